@@ -1,0 +1,62 @@
+"""Named errors. Each maps to one per-host result status or one CLI exit code."""
+
+from __future__ import annotations
+
+
+class FlageeError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigInvalid(FlageeError):
+    """A config file or value failed validation; the message names the field and the reason."""
+
+
+class ConfigMissing(FlageeError):
+    """No config could be found where it was looked for."""
+
+
+class UnknownAction(FlageeError):
+    """The action name resolves to nothing in the catalog."""
+
+    def __init__(self, name: str, suggestions: list[str]) -> None:
+        self.name = name
+        self.suggestions = suggestions
+        hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(
+            f"unknown action {name!r}.{hint} Run 'flageemonitor actions' for the full list."
+        )
+
+
+class UnknownProvider(FlageeError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = known
+        super().__init__(f"unknown provider {name!r}; known providers: {', '.join(known)}")
+
+
+class InventoryError(FlageeError):
+    """The inventory source could not be read (file, Zabbix API); never an empty host list."""
+
+
+class HostUnreachable(FlageeError):
+    """Nothing answered at the endpoint's address, or the connection was cut."""
+
+
+class AuthRejected(FlageeError):
+    """The endpoint refused the credentials."""
+
+
+class HostKeyMismatch(FlageeError):
+    """The endpoint's host key differs from the one pinned on first use."""
+
+
+class CommandTimeout(FlageeError):
+    """A connect or a remote command exceeded its time budget."""
+
+
+class CompatBlocked(FlageeError):
+    """The compatibility guard refused to run the action on this endpoint."""
+
+
+class ActionFailed(FlageeError):
+    """The action ran and reported a failure."""

@@ -1,0 +1,1 @@
+"""The proxy runtime: config store, daemon, pipeline, inventory, SSH, actions, CLI."""

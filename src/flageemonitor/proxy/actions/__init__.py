@@ -1,0 +1,37 @@
+"""Action modules, registered by canonical name.
+
+A module registers itself with `@register`; `get_action` imports the known modules lazily so
+that a missing optional dependency of one action never hides the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from flageemonitor.proxy.actions.base import Action
+
+_REGISTRY: dict[str, type[Action]] = {}
+
+# canonical name -> module under flageemonitor.proxy.actions
+MODULES: dict[str, str] = {
+    "test_endpoint_connection": "test_connection",
+    "test_endpoint_privilege": "test_privilege",
+    "diagnose_env": "diagnose_env",
+    "register_endpoints": "register_endpoints",
+}
+
+
+def register(cls: type[Action]) -> type[Action]:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_action(canonical: str) -> type[Action] | None:
+    """The implementation of `canonical`, or None when this version does not implement it."""
+    if canonical not in _REGISTRY and canonical in MODULES:
+        importlib.import_module(f"{__name__}.{MODULES[canonical]}")
+    return _REGISTRY.get(canonical)
+
+
+def implemented() -> list[str]:
+    return sorted(MODULES)

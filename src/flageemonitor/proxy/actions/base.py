@@ -1,0 +1,95 @@
+"""The interface every action module implements.
+
+A remote action runs once per selected endpoint over an already open SSH session (the same
+connection the compatibility probe used). A local action runs once, in the proxy. Both declare
+their version (reported in results) and honour dry-run: a remote action is never called in
+dry-run (the pipeline reports `planned` instead); a local action receives `ctx.dry_run` and
+must not change anything when it is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from flageemonitor.core.config_model import BotConfig
+from flageemonitor.core.hosts import Host
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+class RemoteSession(Protocol):
+    """What an action may do on an endpoint. Implemented by the SSH transport."""
+
+    user: str
+
+    @property
+    def is_root(self) -> bool: ...
+
+    async def run(
+        self,
+        command: str | Sequence[str],
+        *,
+        sudo: bool = False,
+        timeout: float | None = None,
+        input: str | None = None,
+        check: bool = False,
+    ) -> CommandResult:
+        """Run a command. A sequence is quoted argument by argument (shlex.quote); a string is
+        passed to the remote shell as is and must already be quoted. `sudo=True` elevates only
+        when the user is not root, feeding the password on stdin. Raises CommandTimeout."""
+        ...
+
+    async def put(self, data: bytes, remote_path: str, *, mode: int = 0o644, sudo: bool = False) -> None:
+        """Upload to a temporary name beside `remote_path`, then rename atomically."""
+        ...
+
+
+@dataclass
+class ActionContext:
+    config: BotConfig
+    dry_run: bool = False
+    args: dict[str, Any] = field(default_factory=dict)  # action-specific CLI options
+    state_dir: Path = Path("/flageemonitor/state")
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("flageemonitor.action"))
+    command_timeout: float = 120.0
+
+
+@dataclass
+class ActionOutcome:
+    ok: bool
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Action(ABC):
+    name: ClassVar[str]  # canonical name from the catalog
+    version: ClassVar[str] = "1.0.0"
+
+
+class RemoteAction(Action):
+    @abstractmethod
+    async def run(self, session: RemoteSession, host: Host, ctx: ActionContext) -> ActionOutcome:
+        ...
+
+
+class LocalAction(Action):
+    @abstractmethod
+    async def run_local(self, ctx: ActionContext, hosts: list[Host] | None) -> ActionOutcome:
+        """`hosts` is the selection when the action wants one (see `wants_hosts`), else None."""
+        ...
+
+    wants_hosts: ClassVar[bool] = False

@@ -1,0 +1,1 @@
+"""The `flageemonitor` command line."""
