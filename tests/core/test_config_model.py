@@ -94,7 +94,8 @@ def test_unknown_keys_are_kept() -> None:
 
 
 def test_provider_comes_from_param_provider_then_legacy_provider() -> None:
-    assert validate_config({"PARAM_REDE": "R", "PARAM_PROVIDER": " Zanthus ", "provider": "arius"}).effective_provider == "zanthus"
+    both = {"PARAM_REDE": "R", "PARAM_PROVIDER": " Zanthus ", "provider": "arius"}
+    assert validate_config(both).effective_provider == "zanthus"
     assert validate_config({"PARAM_REDE": "R", "provider": "zanthus"}).effective_provider == "zanthus"
     assert validate_config({"PARAM_REDE": "R"}).effective_provider is None
 

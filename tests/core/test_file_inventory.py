@@ -29,7 +29,8 @@ hosts:
 """)
     hosts = open_inventory(CONFIG, path).select(HostFilter())
     first, second = hosts
-    assert (first.user, first.password, first.port, first.rede, first.loja) == ("operador", "default-pw", 22, "REDE1", 1)
+    assert (first.user, first.password, first.port) == ("operador", "default-pw", 22)
+    assert (first.rede, first.loja) == ("REDE1", 1)
     assert (second.user, second.port, second.key_file, second.provider) == ("root", 2222, "/k", "zanthus")
 
 

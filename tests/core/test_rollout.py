@@ -23,7 +23,7 @@ def test_bucket_matches_the_documented_formula() -> None:
 def test_bucket_is_the_same_in_another_process_with_another_hash_seed() -> None:
     code = (
         "from flageemonitor.core import rollout;"
-        "print(','.join(str(rollout.bucket('zanthus', h)) for h in %r))" % HOSTS[:50]
+        f"print(','.join(str(rollout.bucket('zanthus', h)) for h in {HOSTS[:50]!r}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True,
