@@ -92,8 +92,8 @@ def test_unknown_action_is_rejected_with_close_names() -> None:
     assert "pdv_instal" in str(info.value)
 
 
-def test_zanthus_names_are_not_arius_names() -> None:
-    with pytest.raises(UnknownAction):
+def test_zanthus_names_are_not_arius_names_and_the_error_says_which_provider() -> None:
+    with pytest.raises(UnknownAction, match="--provider zanthus"):
         load_catalog().resolve("terminal_ping", "arius")
 
 

@@ -102,8 +102,10 @@ class Catalog:
         elif translated in self.aliases:
             canonical = self.aliases[translated]
         else:
+            owners = sorted(p.name for p in self.providers.values() if key in p.external_to_canonical)
+            hint = f"It is a {'/'.join(owners)} action name: run with --provider {owners[0]}." if owners else ""
             close = difflib.get_close_matches(key, self.known_names(), n=5, cutoff=0.6)
-            raise UnknownAction(requested, close)
+            raise UnknownAction(requested, [] if owners else close, hint)
         return Resolution(
             requested=requested,
             provider=prov.name,

@@ -18,12 +18,14 @@ class ConfigMissing(FlageeError):
 class UnknownAction(FlageeError):
     """The action name resolves to nothing in the catalog."""
 
-    def __init__(self, name: str, suggestions: list[str]) -> None:
+    def __init__(self, name: str, suggestions: list[str], hint: str = "") -> None:
         self.name = name
         self.suggestions = suggestions
-        hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        text = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
+        if hint:
+            text = f" {hint}{text}"
         super().__init__(
-            f"unknown action {name!r}.{hint} Run 'flageemonitor actions' for the full list."
+            f"unknown action {name!r}.{text} Run 'flageemonitor actions' for the full list."
         )
 
 
