@@ -1,0 +1,290 @@
+"""Config store: fetch `config_bot.json` from the control plane without ever losing the last valid one.
+
+A fetched document replaces the current config only after it parses and validates against the
+config model; the write is atomic (temp file in the same directory, fsync, rename, fsync of the
+directory) and the previous valid config is kept as `config_bot.last-good.json`. Any failure
+leaves the current file byte-identical and is reported as one line.
+
+Exit codes of `flageemonitor update-config` (`Outcome.code`):
+
+    0  updated, or unchanged (304 / same bytes)
+    2  not configured: no config URL or no token
+    3  network: connect error, timeout, transfer cut
+    4  auth: the server rejected the token (401/403)
+    5  server: 5xx or another unexpected HTTP status
+    6  invalid: not JSON, schema error, or a config for another network
+    7  local: the config could not be written (disk full, permissions, lock timeout)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+
+import httpx
+
+from flageemonitor import __version__
+from flageemonitor.core import env
+from flageemonitor.core.config_model import BotConfig, parse_config_text
+from flageemonitor.core.errors import ConfigInvalid
+from flageemonitor.proxy import settings
+
+log = logging.getLogger("flageemonitor.config")
+
+LAST_GOOD_NAME = "config_bot.last-good.json"
+ETAG_NAME = "config_bot.etag"
+LOCK_NAME = "config_bot.lock"
+MAX_BODY_BYTES = 8 * 1024 * 1024
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=10.0)
+LOCK_WAIT_S = 60.0
+# test hook: seconds to sleep between writing the temp file and renaming it (crash tests)
+PAUSE_HOOK_ENV = "FLAGEEMONITOR_FAULT_PAUSE_BEFORE_RENAME"
+
+
+class Code(IntEnum):
+    OK = 0
+    NOT_CONFIGURED = 2
+    NETWORK = 3
+    AUTH = 4
+    SERVER = 5
+    INVALID = 6
+    LOCAL = 7
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: Code
+    changed: bool
+    message: str
+    config: BotConfig | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.code == Code.OK
+
+
+@dataclass(frozen=True)
+class Source:
+    url: str
+    token: str
+    rede: str | None
+
+    def __repr__(self) -> str:  # never show the token
+        return f"Source(url={self.url!r}, rede={self.rede!r})"
+
+
+def source_from_env(environ: Mapping[str, str] | None = None) -> Source | None:
+    """`FLAGEEMONITOR_CONFIG_URL`, else `FLAGEEMONITOR_API_BASE` + `/bot/config`; None without URL or token."""
+    url = env.get("CONFIG_URL", environ=environ)
+    if not url:
+        base = env.get("API_BASE", environ=environ)
+        if base:
+            url = base.rstrip("/") + "/bot/config"
+    token = env.get("TOKEN", environ=environ)
+    if not url or not token:
+        return None
+    return Source(url=url, token=token, rede=env.get("REDE", environ=environ))
+
+
+class ConfigStore:
+    """The config file, its last-known-good copy and the ETag, all in one directory."""
+
+    def __init__(self, path: Path | None = None, *, timeout: httpx.Timeout | None = None) -> None:
+        self.path = path or settings.config_path()
+        self.dir = self.path.parent
+        self.last_good_path = self.dir / LAST_GOOD_NAME
+        self.etag_path = self.dir / ETAG_NAME
+        self.lock_path = self.dir / LOCK_NAME
+        self.timeout = timeout or DEFAULT_TIMEOUT
+
+    # --- reading
+    def current_bytes(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def current(self) -> BotConfig | None:
+        """The current config if it exists and is valid."""
+        data = self.current_bytes()
+        if data is None:
+            return None
+        try:
+            return parse_config_text(data)
+        except ConfigInvalid:
+            return None
+
+    def load(self) -> BotConfig:
+        """The current config; raises ConfigMissing or ConfigInvalid naming the file."""
+        from flageemonitor.core.config_model import load_config_file
+
+        return load_config_file(self.path)
+
+    def _etag(self) -> str | None:
+        try:
+            return self.etag_path.read_text(encoding="ascii").strip() or None
+        except (FileNotFoundError, UnicodeDecodeError):
+            return None
+
+    # --- the refresh
+    def refresh(self, source: Source | None) -> Outcome:
+        """Fetch, validate and install a new config; never raises, never loses the current one."""
+        if source is None:
+            return Outcome(Code.NOT_CONFIGURED, False, "no config URL or token configured; kept the current config")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            with self._lock():
+                return self._refresh_locked(source)
+        except TimeoutError:
+            return Outcome(Code.LOCAL, False, f"another update holds {self.lock_path}; kept the current config")
+        except OSError as exc:
+            return Outcome(Code.LOCAL, False, f"cannot use {self.dir}: {_oserror(exc)}; kept the current config")
+
+    def _refresh_locked(self, source: Source) -> Outcome:
+        self._remove_stale_temps()
+        current_bytes = self.current_bytes()
+        current_valid = current_bytes is not None and _valid(current_bytes)
+        headers = {"X-Bot-Token": source.token, "User-Agent": f"flageemonitor-proxy/{__version__}",
+                   "Accept": "application/json"}
+        etag = self._etag() if current_valid else None
+        if etag:
+            headers["If-None-Match"] = etag
+        params = {"rede": source.rede} if source.rede else None
+        kept = "kept the current config" if current_bytes is not None else "no config yet"
+        try:
+            with httpx.Client(timeout=self.timeout, follow_redirects=False) as client, client.stream(
+                "GET", source.url, headers=headers, params=params
+            ) as resp:
+                status = resp.status_code
+                if status == 304:
+                    return Outcome(Code.OK, False, "config unchanged (304 Not Modified)")
+                if status in (401, 403):
+                    return Outcome(Code.AUTH, False, f"server rejected the token ({status}); {kept}")
+                if status != 200:
+                    return Outcome(Code.SERVER, False, f"server answered {status} {resp.reason_phrase}; {kept}")
+                body = bytearray()
+                for chunk in resp.iter_bytes():
+                    body.extend(chunk)
+                    if len(body) > MAX_BODY_BYTES:
+                        return Outcome(Code.INVALID, False, f"config larger than {MAX_BODY_BYTES} bytes; {kept}")
+                new_etag = resp.headers.get("ETag")
+        except httpx.TimeoutException as exc:
+            reason = f"timed out talking to the config server ({type(exc).__name__})"
+            return Outcome(Code.NETWORK, False, f"{reason}; {kept}")
+        except httpx.TransportError as exc:
+            return Outcome(Code.NETWORK, False, f"cannot fetch config: {type(exc).__name__}: {_short(exc)}; {kept}")
+        except httpx.InvalidURL as exc:
+            return Outcome(Code.NOT_CONFIGURED, False, f"invalid config URL: {_short(exc)}; {kept}")
+        data = bytes(body)
+        try:
+            config = parse_config_text(data)
+        except ConfigInvalid as exc:
+            return Outcome(Code.INVALID, False, f"server sent an invalid config: {_short(exc)}; {kept}")
+        if source.rede and config.PARAM_REDE.casefold() != source.rede.casefold():
+            return Outcome(Code.INVALID, False,
+                           f"server sent the config of network {config.PARAM_REDE!r}, expected {source.rede!r}; {kept}")
+        if data == current_bytes:
+            self._write_etag(new_etag)
+            return Outcome(Code.OK, False, f"config unchanged (version {config.CONFIG_VERSION})", config)
+        try:
+            if current_valid and current_bytes is not None:
+                _atomic_write(self.last_good_path, current_bytes)
+            _atomic_write(self.path, data, pause_env=PAUSE_HOOK_ENV)
+        except OSError as exc:
+            return Outcome(Code.LOCAL, False, f"cannot write {self.path}: {_oserror(exc)}; {kept}")
+        self._write_etag(new_etag)
+        return Outcome(Code.OK, True, f"config updated to version {config.CONFIG_VERSION}", config)
+
+    def _write_etag(self, etag: str | None) -> None:
+        try:
+            if etag and etag.isascii():
+                _atomic_write(self.etag_path, etag.encode("ascii") + b"\n", durable=False)
+            else:
+                self.etag_path.unlink(missing_ok=True)
+        except OSError as exc:  # an ETag is an optimisation: losing it only costs a full download
+            log.debug("cannot store ETag: %s", exc)
+
+    def _remove_stale_temps(self) -> None:
+        """Temp files left by an update killed mid-way (we hold the lock, so none is live)."""
+        for stale in self.dir.glob(".*.tmp-*"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+    @contextlib.contextmanager
+    def _lock(self, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(str(self.lock_path)) from None
+                    time.sleep(0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def _valid(data: bytes) -> bool:
+    try:
+        parse_config_text(data)
+    except ConfigInvalid:
+        return False
+    return True
+
+
+def _atomic_write(path: Path, data: bytes, *, durable: bool = True, pause_env: str | None = None) -> None:
+    """Temp file in the same directory, fsync, rename over `path`, fsync the directory."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if pause_env and os.environ.get(pause_env):
+            sys.stderr.write(f"paused before rename: {tmp}\n")
+            sys.stderr.flush()
+            time.sleep(float(os.environ[pause_env]))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    if durable:
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _oserror(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "disk full (ENOSPC)"
+    return exc.strerror or str(exc)
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,4 @@
+"""The proxy daemon: config refresh and in-process schedule (see `runner`).
+
+Kept import-light on purpose: `flageemonitor health` imports `daemon.health` only.
+"""

@@ -1,0 +1,94 @@
+"""What the daemon leaves in the state directory for `status` and `health` to read.
+
+- `daemon.heartbeat.json`: rewritten every few seconds by the scheduler loop (pid, time, config
+  version, per-job next tick and whether it is running).
+- `run-history.jsonl`: one JSON line per run (or skipped tick), bounded: when the file reaches
+  twice `HISTORY_CAP` lines it is rewritten with the newest `HISTORY_CAP`.
+
+Only the standard library here: `flageemonitor health` runs in the image's HEALTHCHECK and must
+be fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+HEARTBEAT_NAME = "daemon.heartbeat.json"
+HISTORY_NAME = "run-history.jsonl"
+HISTORY_CAP = 1000
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Small state files: temp + rename (no fsync: losing one heartbeat on a crash is harmless)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, default=str, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_heartbeat(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((state_dir / HEARTBEAT_NAME).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError, OSError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class RunHistory:
+    """Append-only JSON lines, capped; safe to call from the event loop and worker threads."""
+
+    def __init__(self, state_dir: Path, cap: int = HISTORY_CAP) -> None:
+        self.path = state_dir / HISTORY_NAME
+        self.cap = cap
+        self._lock = threading.Lock()
+        self._lines = self._count()
+
+    def _count(self) -> int:
+        try:
+            with self.path.open("rb") as fh:
+                return sum(1 for _ in fh)
+        except FileNotFoundError:
+            return 0
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, default=str, sort_keys=True) + "\n"
+        with self._lock:
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line)
+            self._lines += 1
+            if self._lines >= 2 * self.cap:
+                self._trim()
+
+    def _trim(self) -> None:
+        keep = read_history(self.path.parent, self.cap)
+        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for rec in keep:
+                fh.write(json.dumps(rec, default=str, sort_keys=True) + "\n")
+        os.replace(tmp, self.path)
+        self._lines = len(keep)
+
+
+def read_history(state_dir: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """The newest `limit` records (all when None), oldest first; unreadable lines are skipped."""
+    out: deque[dict[str, Any]] = deque(maxlen=limit)
+    try:
+        with (state_dir / HISTORY_NAME).open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                with contextlib.suppress(ValueError):
+                    rec = json.loads(line)
+                    if isinstance(rec, dict):
+                        out.append(rec)
+    except FileNotFoundError:
+        pass
+    return list(out)
+
+
+def heartbeat_age(heartbeat: dict[str, Any], now: float | None = None) -> float:
+    return (now or time.time()) - float(heartbeat.get("ts", 0))

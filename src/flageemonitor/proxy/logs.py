@@ -1,0 +1,127 @@
+"""Logging for the proxy: stdout, one line per event, secrets redacted.
+
+`FLAGEEMONITOR_LOG_FORMAT=json` switches to one JSON object per line (for log shippers).
+Colours only when stdout is a terminal. Every line passes through the redactor, which replaces
+the bot token and any registered secret (config passwords, API tokens) with `***`, also inside
+exception tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from flageemonitor.core import env
+
+REDACTED = "***"
+
+# header or query forms a secret could take even when its value was never registered
+_PATTERNS = [
+    re.compile(r"(?i)(x-bot-token[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&]+)"),
+    re.compile(r"(?i)((?:token|password|passwd|senha)=)([^\s&\"',;]+)"),
+    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)([^\s\"',;&]+)"),
+]
+
+# config keys whose values are secrets
+SECRET_CONFIG_KEYS = (
+    "PARAM_TOKEN",
+    "PARAM_TOKEN_BI",
+    "PARAM_SSH_PASSWORD",
+    "PARAM_ZABBIX_PASSWORD",
+    "DB_PASS",
+    "DB_PG_PASS",
+    "DB_PASS_BI",
+)
+
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def add_secret(value: object) -> None:
+    """Register a value that must never appear in a log line (short values are ignored)."""
+    if isinstance(value, str) and len(value.strip()) >= 4:
+        with _secrets_lock:
+            _secrets.add(value.strip())
+
+
+def add_config_secrets(raw: dict[str, Any]) -> None:
+    for key in SECRET_CONFIG_KEYS:
+        add_secret(raw.get(key))
+
+
+def redact(text: str) -> str:
+    with _secrets_lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
+
+
+_LEVEL_COLOURS = {"WARNING": "\x1b[33m", "ERROR": "\x1b[31m", "CRITICAL": "\x1b[1;31m"}
+
+
+class TextFormatter(logging.Formatter):
+    """`2026-01-01T12:00:00Z INFO daemon: message` on one line."""
+
+    def __init__(self, colour: bool = False) -> None:
+        super().__init__()
+        self.colour = colour
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        name = record.name.removeprefix("flageemonitor.")
+        level = record.levelname
+        if self.colour and level in _LEVEL_COLOURS:
+            level = f"{_LEVEL_COLOURS[level]}{level}\x1b[0m"
+        msg = record.getMessage()
+        if record.exc_info:
+            msg += " | " + self.formatException(record.exc_info).replace("\n", " | ")
+        return redact(f"{ts} {level} {name}: {msg}".replace("\n", " | "))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, plus any `extra={"fields": {...}}`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            out.update({k: v for k, v in fields.items() if k not in out})
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return redact(json.dumps(out, default=str, ensure_ascii=False))
+
+
+def setup(level: str | None = None, stream: TextIO | None = None, fmt: str | None = None) -> None:
+    """Configure the root logger once: stdout, one line per event, redacted."""
+    stream = stream or sys.stdout
+    fmt = (fmt or env.get("LOG_FORMAT") or "text").lower()
+    add_secret(env.get("TOKEN"))
+    handler = logging.StreamHandler(stream)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        is_tty = bool(getattr(stream, "isatty", lambda: False)())
+        handler.setFormatter(TextFormatter(colour=is_tty and not env.get_plain("NO_COLOR")))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel((level or env.get("LOG_LEVEL") or "INFO").upper())
+    # httpx logs each request URL at INFO; keep it quiet
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
