@@ -1,0 +1,1 @@
+"""The control plane: tokens, networks, versioned configs and the bootstrap installers."""

@@ -1,0 +1,31 @@
+"""The FastAPI application factory (`uvicorn --factory flageemonitor.server.app:create_app`)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from flageemonitor import __version__
+from flageemonitor.server.api.errors import ApiError, api_error_handler
+from flageemonitor.server.api.routes import bootstrap, health, ingest, metrics
+from flageemonitor.server.core.config import Settings
+from flageemonitor.server.core.db import make_engine, make_sessionmaker
+from flageemonitor.server.core.logging import install_redaction
+from flageemonitor.server.metrics import MetricsMiddleware
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    install_redaction()
+    app = FastAPI(
+        title="FlageeMonitor control plane",
+        version=__version__,
+        description="Bootstrap installers and per-network config_bot.json for FlageeMonitor proxies.",
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.add_exception_handler(ApiError, api_error_handler)
+    app.add_middleware(MetricsMiddleware)
+    for module in (health, ingest, bootstrap, metrics):
+        app.include_router(module.router)
+    return app

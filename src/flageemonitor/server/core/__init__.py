@@ -1,0 +1,1 @@
+"""Settings, database plumbing, token security and log redaction."""

@@ -1,0 +1,46 @@
+"""Client tokens: `fmt_` + 43 urlsafe characters (32 random bytes), stored as SHA-256.
+
+The prefix makes a leaked token recognisable (secret scanners, log redaction); only the hash
+is kept, so a database dump does not hand out working tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+TOKEN_PREFIX = "fmt_"
+_SECRET_BYTES = 32
+TOKEN_RE = re.compile(r"^fmt_[A-Za-z0-9_-]{43}$")
+# anything that looks like one of our tokens, wherever it appears in a line
+TOKEN_ANYWHERE_RE = re.compile(r"fmt_[A-Za-z0-9_-]{8,}")
+
+SCOPES = ("config:read", "bootstrap:read", "reports:write", "admin")
+DEFAULT_SCOPES = ("config:read", "bootstrap:read", "reports:write")
+
+
+def generate_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(_SECRET_BYTES)
+
+
+def well_formed(token: str) -> bool:
+    return bool(TOKEN_RE.match(token))
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def hashes_match(stored: str, presented_hash: str) -> bool:
+    return hmac.compare_digest(stored.encode("ascii"), presented_hash.encode("ascii"))
+
+
+def display_prefix(token: str) -> str:
+    """The first characters, enough to tell tokens apart in listings, useless to an attacker."""
+    return token[: len(TOKEN_PREFIX) + 6]
+
+
+def redact(text: str) -> str:
+    return TOKEN_ANYWHERE_RE.sub("fmt_[redacted]", text)
