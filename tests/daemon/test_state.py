@@ -1,0 +1,71 @@
+"""Run history stays bounded; health reports a missing config and a stuck scheduler."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from flageemonitor.proxy.daemon import health
+from flageemonitor.proxy.daemon.state import HEARTBEAT_NAME, RunHistory, read_history, write_json_atomic
+
+
+def test_run_history_is_capped_and_keeps_the_newest(tmp_path: Path) -> None:
+    hist = RunHistory(tmp_path, cap=10)
+    for i in range(55):
+        hist.append({"action": "a", "n": i})
+    lines = (tmp_path / "run-history.jsonl").read_text().splitlines()
+    assert len(lines) < 20
+    assert [r["n"] for r in read_history(tmp_path, 3)] == [52, 53, 54]
+    # a restarted daemon continues counting from the file
+    hist2 = RunHistory(tmp_path, cap=10)
+    for i in range(55, 80):
+        hist2.append({"action": "a", "n": i})
+    assert len((tmp_path / "run-history.jsonl").read_text().splitlines()) < 20
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FLAGEEMONITOR_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("FLAGEEMONITOR_CONFIG_PATH", raising=False)
+    monkeypatch.delenv("ARIUSMONITOR_CONFIG_PATH", raising=False)
+    return tmp_path
+
+
+def test_health_fails_without_config_then_without_heartbeat_then_passes(state: Path) -> None:
+    ok, why = health.check()
+    assert not ok and "no config" in why
+    (state / "config_bot.json").write_text('{"PARAM_REDE": "REDE1", "CONFIG_VERSION": 4}')
+    ok, why = health.check()
+    assert not ok and "heartbeat" in why
+    write_json_atomic(state / HEARTBEAT_NAME, {"ts": time.time(), "config_version": 4})
+    ok, why = health.check()
+    assert ok and "version 4" in why
+
+
+def test_health_reports_a_stuck_scheduler(state: Path) -> None:
+    (state / "config_bot.json").write_text('{"PARAM_REDE": "REDE1"}')
+    write_json_atomic(state / HEARTBEAT_NAME, {"ts": time.time() - 600})
+    ok, why = health.check(max_age_s=120)
+    assert not ok and "stuck" in why
+
+
+def test_health_rejects_a_config_that_is_not_a_bot_config(state: Path) -> None:
+    (state / "config_bot.json").write_text(json.dumps({"hello": 1}))
+    ok, why = health.check(require_daemon=False)
+    assert not ok and "PARAM_REDE" in why
+    (state / "config_bot.json").write_text('{"PARAM_REDE": ')
+    ok, why = health.check(require_daemon=False)
+    assert not ok and "unreadable" in why
+
+
+def test_health_module_imports_no_heavy_dependency() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, flageemonitor.proxy.daemon.health as h; "
+            "print(sorted(m for m in ('pydantic', 'httpx', 'typer', 'rich', 'asyncssh', 'croniter') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
