@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +19,12 @@ from flageemonitor.proxy.actions import implemented
 def register(app: typer.Typer) -> None:
     app.command("version", help="Print the proxy version.")(version)
     app.command("actions", help="List the canonical actions and their aliases.")(actions)
+    app.command(
+        "run",
+        help="Run ACTION on the selected endpoints. Exit 0: no host failed; 1: some host failed; "
+        "2: usage, unknown action or provider; 3: config or inventory error.",
+    )(run)
+    app.command("plan", help="Show what `run ACTION` would do (rollout, compatibility) without running it.")(plan)
 
 
 def version() -> None:
@@ -58,3 +68,182 @@ def actions(json_out: Annotated[bool, typer.Option("--json", help="machine-reada
             "yes" if r["implemented"] else "not in this version",
         )
     Console().print(table)
+
+
+# ------------------------------------------------------------------ run / plan
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
+log = logging.getLogger("flageemonitor.cli")
+
+Rede = Annotated[str | None, typer.Option("--rede", help="network code (default: the configured network)")]
+Loja = Annotated[str | None, typer.Option("--loja", help="store, e.g. LOJA001 or 1")]
+Pdv = Annotated[str | None, typer.Option("--pdv", help="endpoint code, e.g. PDV201 or 201")]
+PdvIp = Annotated[list[str] | None, typer.Option("--pdv-ip", help="endpoint IP (repeatable or comma-separated)")]
+HostGlob = Annotated[str | None, typer.Option("--host", help="host name glob, e.g. 'REDE1-LOJA001-*'")]
+Limit = Annotated[int | None, typer.Option("--limit", min=0, help="at most N hosts (after sorting by name)")]
+Tag = Annotated[list[str] | None, typer.Option("--tag", help="inventory tag KEY=VALUE (repeatable)")]
+Provider = Annotated[str | None, typer.Option("--provider", help="execution provider (default: config, else arius)")]
+CompatModeOpt = Annotated[str | None, typer.Option("--compat-mode", help="off | warn | enforce")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="rollout and compatibility decisions only; no action runs")]
+JsonOut = Annotated[bool, typer.Option("--json", help="print the machine-readable report")]
+Concurrency = Annotated[int | None, typer.Option("--concurrency", min=1, help="hosts in flight (default: max_threads)")]
+Timeout = Annotated[float | None, typer.Option("--timeout", min=0.1, help="per remote command, seconds")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="config_bot.json (default: in the state dir)")]
+InventoryFile = Annotated[Path | None, typer.Option("--inventory", help="YAML file inventory")]
+ArgOpt = Annotated[list[str] | None, typer.Option("--arg", help="action option KEY=VALUE (repeatable)")]
+
+
+def _split(values: list[str] | None) -> tuple[str, ...]:
+    return tuple(v.strip() for item in values or [] for v in item.split(",") if v.strip())
+
+
+def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=flag)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def run(
+    action: Annotated[str, typer.Argument(help="action: canonical name, alias or provider name")],
+    rede: Rede = None, loja: Loja = None, pdv: Pdv = None, pdv_ip: PdvIp = None, host: HostGlob = None,
+    limit: Limit = None, tag: Tag = None, provider: Provider = None, compat_mode: CompatModeOpt = None,
+    dry_run: DryRun = False, json_out: JsonOut = False, concurrency: Concurrency = None,
+    timeout: Timeout = None, config: ConfigFile = None, inventory: InventoryFile = None, arg: ArgOpt = None,
+) -> None:
+    from flageemonitor.core.hosts import HostFilter
+    from flageemonitor.proxy.pipeline import RunRequest
+
+    if compat_mode is not None and compat_mode.strip().lower() not in {"off", "warn", "enforce"}:
+        raise typer.BadParameter(f"{compat_mode!r}: expected off, warn or enforce", param_hint="--compat-mode")
+    filters = HostFilter(rede=rede, loja=loja, pdv=pdv, pdv_ip=_split(pdv_ip), host_glob=host, limit=limit,
+                         tags=_pairs(tag, "--tag"))
+    try:
+        filters.loja_number  # noqa: B018 - validates --loja early
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--loja") from None
+    request = RunRequest(action=action, filters=filters, provider=provider, compat_mode=compat_mode,
+                         dry_run=dry_run, concurrency=concurrency, timeout=timeout, args=_pairs(arg, "--arg"),
+                         inventory_file=inventory)
+    raise typer.Exit(run_request(request, config, json_out))
+
+
+def plan(
+    action: Annotated[str, typer.Argument(help="action: canonical name, alias or provider name")],
+    rede: Rede = None, loja: Loja = None, pdv: Pdv = None, pdv_ip: PdvIp = None, host: HostGlob = None,
+    limit: Limit = None, tag: Tag = None, provider: Provider = None, compat_mode: CompatModeOpt = None,
+    json_out: JsonOut = False, concurrency: Concurrency = None, timeout: Timeout = None,
+    config: ConfigFile = None, inventory: InventoryFile = None, arg: ArgOpt = None,
+) -> None:
+    run(action, rede=rede, loja=loja, pdv=pdv, pdv_ip=pdv_ip, host=host, limit=limit, tag=tag,
+        provider=provider, compat_mode=compat_mode, dry_run=True, json_out=json_out, concurrency=concurrency,
+        timeout=timeout, config=config, inventory=inventory, arg=arg)
+
+
+def _fail(code: int, message: str) -> int:
+    typer.echo(f"flageemonitor: {message}", err=True)
+    return code
+
+
+def run_request(request: Any, config_file: Path | None, json_out: bool) -> int:
+    """Load the config, execute, print, publish; returns the exit code."""
+    from flageemonitor.core.errors import (
+        ConfigInvalid,
+        ConfigMissing,
+        InventoryError,
+        UnknownAction,
+        UnknownProvider,
+    )
+    from flageemonitor.proxy import logs, reporting, settings
+    from flageemonitor.proxy.pipeline import ActionNotImplemented, execute
+
+    logs.setup(stream=sys.stderr)
+    try:
+        config = settings.load_config(config_file)
+    except ConfigMissing as exc:
+        return _fail(EXIT_CONFIG, f"config missing: {exc}")
+    except ConfigInvalid as exc:
+        return _fail(EXIT_CONFIG, f"config invalid ({settings.config_path(config_file)}): {exc}")
+    logs.add_config_secrets(config.raw())
+    state_dir = settings.state_dir()
+    if request.inventory_file is not None:
+        request.args.setdefault("inventory_file", str(request.inventory_file))
+    progress = _Progress(enabled=not json_out)
+    try:
+        with progress:
+            report = asyncio.run(execute(request, config, state_dir=state_dir, progress=progress.advance))
+    except (UnknownAction, UnknownProvider, ActionNotImplemented) as exc:
+        return _fail(EXIT_USAGE, str(exc))
+    except InventoryError as exc:
+        return _fail(EXIT_CONFIG, f"inventory error: {exc}")
+    if json_out:
+        typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_table(report)
+    reporting.publish(report, config)
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+class _Progress:
+    """A Rich progress bar on a terminal (stderr); nothing otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.enabled = enabled and self.console.is_terminal
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("[bold]hosts"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=self.console, transient=True)
+            self._bar.__enter__()
+            self._task = self._bar.add_task("hosts", total=None)
+        return self
+
+    def advance(self, result: Any) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+_COLOURS = {"ok": "green", "planned": "cyan", "skipped_rollout": "dim", "blocked_compat": "yellow"}
+
+
+def _print_table(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    data = report.to_dict()
+    title = f"{data['action']['canonical']} ({data['action']['provider']})" + (" - dry run" if report.dry_run else "")
+    if report.local is not None:
+        console.print(f"[bold]{title}[/bold]: {report.local.get('detail', '')}")
+        for check in report.local.get("checks", []):
+            mark = "skip" if check.get("skipped") else ("ok" if check["ok"] else "FAIL")
+            console.print(f"  {mark:4}  {check['name']}: {check['detail']}", markup=False)
+    if report.hosts:
+        table = Table(title=title)
+        for col in ("host", "ip", "status", "facts", "s", "detail"):
+            table.add_column(col)
+        for r in data["hosts"]:
+            facts = r["facts"] or {}
+            fact_text = f"{facts.get('distro', '')} {facts.get('version', '')} {facts.get('arch', '')}".strip()
+            if facts.get("level"):
+                fact_text += f" {facts['level']}"
+            colour = _COLOURS.get(r["status"], "red")
+            table.add_row(r["host"], r["ip"], f"[{colour}]{r['status']}[/{colour}]", fact_text,
+                          f"{r['duration_s']:.1f}", r["detail"])
+        console.print(table)
+    summary = data["summary"]
+    parts = [f"{k}={v}" for k, v in summary.items() if k not in {"duration_s"} and v]
+    console.print(f"summary: {', '.join(parts) or 'no hosts selected'} in {summary['duration_s']:.1f}s")

@@ -1,0 +1,40 @@
+"""Building the remote command line: quoting and privilege elevation (pure functions)."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from enum import StrEnum
+
+
+class SudoMode(StrEnum):
+    NONE = "none"          # run as the login user (root, or no elevation asked)
+    PASSWORDLESS = "n"     # `sudo -n`: NOPASSWD rule or no password known
+    PASSWORD = "S"  # noqa: S105 - `sudo -S -p ''` with the password as the first stdin line
+
+
+def command_text(command: str | Sequence[str]) -> str:
+    """A sequence is quoted argument by argument; a string is taken as an already quoted line."""
+    if isinstance(command, str):
+        return command
+    if not command:
+        raise ValueError("empty command")
+    return " ".join(shlex.quote(str(arg)) for arg in command)
+
+
+def elevate(command: str | Sequence[str], mode: SudoMode) -> str:
+    """The command line for `mode`. A string runs under `sh -c` so the WHOLE command list is
+    elevated, not only its first simple command."""
+    if mode is SudoMode.NONE:
+        return command_text(command)
+    prefix = "sudo -n" if mode is SudoMode.PASSWORDLESS else "sudo -S -p ''"
+    if isinstance(command, str):
+        return f"{prefix} sh -c {shlex.quote(command)}"
+    return f"{prefix} {command_text(command)}"
+
+
+def stdin_for(mode: SudoMode, password: str | None, data: str | None) -> str | None:
+    """What to feed on stdin: the password line first when sudo reads it, then the caller's data."""
+    if mode is SudoMode.PASSWORD:
+        return f"{password or ''}\n{data or ''}"
+    return data
