@@ -1,0 +1,4 @@
+#!/bin/sh
+# Compatibility shim: validated, atomic config refresh = `flageemonitor update-config`.
+set -eu
+exec flageemonitor update-config "$@"
