@@ -191,7 +191,9 @@ def client_list(database_url_opt: DbUrl = None, as_json: JsonOut = False) -> Non
     from flageemonitor.server import crud
 
     with session(database_url_opt) as s:
-        rows = [{"id": c.id, "name": c.name, "networks": [n.code for n in c.networks]} for c in crud.list_clients(s)]
+        rows: list[dict[str, Any]] = [
+            {"id": c.id, "name": c.name, "networks": [n.code for n in c.networks]} for c in crud.list_clients(s)
+        ]
     if as_json:
         _print_json(rows)
     else:

@@ -303,7 +303,9 @@ def get_config(s: Session, code: str, version: int | None = None) -> ConfigVersi
     if version is None:
         row = latest_config(s, net.id)
         if row is None:
-            raise NotFound(f"network {code!r} has no config yet (flageemonitor-server config set --network {code} FILE)")
+            raise NotFound(
+                f"network {code!r} has no config yet (flageemonitor-server config set --network {code} FILE)"
+            )
         return row
     row = s.scalar(
         select(ConfigVersion).where(ConfigVersion.network_id == net.id, ConfigVersion.version == version)

@@ -28,7 +28,7 @@ async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-TOKEN_HINT = "check the client token and network (FLAGEEMONITOR_TOKEN / --rede)"
+TOKEN_HINT = "check the client token and network (FLAGEEMONITOR_TOKEN / --rede)"  # noqa: S105
 
 AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorBody, "description": "the token covers several networks and no ?rede= was given"},

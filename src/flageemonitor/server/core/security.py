@@ -11,7 +11,7 @@ import hmac
 import re
 import secrets
 
-TOKEN_PREFIX = "fmt_"
+TOKEN_PREFIX = "fmt_"  # noqa: S105
 _SECRET_BYTES = 32
 TOKEN_RE = re.compile(r"^fmt_[A-Za-z0-9_-]{43}$")
 # anything that looks like one of our tokens, wherever it appears in a line
