@@ -167,6 +167,16 @@ class BotConfig(BaseModel):
     PARAM_ZABBIX_SENDER_PORT: int = 10051
     PARAM_ZABBIX_GROUPID: IdLike | None = None
     EXCLUDE_TEMPLATE_IDS: list[IdLike] = Field(default_factory=list)
+    PARAM_ZABBIX_REPORTING: BoolIsh = Field(
+        False,
+        description="send per-host results and a heartbeat to Zabbix trapper items after each run "
+        "(target PARAM_ZABBIX_SENDER_SERVER/PORT; create the items with `flageemonitor zabbix setup-reporting`)",
+    )
+    PARAM_REGISTER_INVENTORY_NOTES: BoolIsh = Field(
+        False,
+        description="register_endpoints writes PARAM_SSH_USER,PARAM_SSH_PASSWORD into a created host's "
+        "inventory notes (off by default: it puts a password in Zabbix)",
+    )
 
     # --- SSH to endpoints
     PARAM_SSH_USER: str = Field("root", description="default SSH user when the inventory has none")
