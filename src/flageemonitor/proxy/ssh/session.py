@@ -13,6 +13,7 @@ import logging
 import posixpath
 import secrets
 import shlex
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,9 @@ from flageemonitor.proxy.ssh.known_hosts import HostKeyStore, host_id, repin_hin
 log = logging.getLogger("flageemonitor.ssh")
 # asyncssh logs every connection at INFO; at fan-out scale that is noise and CPU.
 logging.getLogger("asyncssh").setLevel(logging.WARNING)
+# Legacy endpoints need finite-field Diffie-Hellman; the library's deprecation notice about it
+# would print on every run against them.
+warnings.filterwarnings("ignore", message="Diffie-Hellman over finite fields", module="asyncssh")
 
 
 @dataclass(frozen=True)

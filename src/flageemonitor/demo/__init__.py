@@ -1,0 +1,1 @@
+"""Demo and test infrastructure: a loopback fleet of real sshd endpoints (`fleet`)."""

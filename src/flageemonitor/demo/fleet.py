@@ -1,0 +1,631 @@
+"""A loopback fleet of real sshd endpoints with personas, for tests, benchmarks and the demo.
+
+    python -m flageemonitor.demo.fleet up            # persona fleet; prints the inventory path
+    python -m flageemonitor.demo.fleet bench 500     # 500 endpoints (10% dead) for benchmarks
+    python -m flageemonitor.demo.fleet down DIR      # stop a fleet started by `up`/`bench`
+
+How a persona is made (root, no systemd; OpenSSH 9.2 and busybox-static from Debian):
+
+- one sshd per persona (`sshd -D`, PIDs recorded, stopped by those PIDs and their descendants),
+  listening on its own 127.x.y.z address and a random free port;
+- `ChrootDirectory` to a tree under /run (sshd refuses chroot paths with a component writable by
+  others, so /tmp is out) holding busybox-static, /dev/null and the release files of the persona
+  (`/etc/os-release`, or only `/etc/slackware-version`); root's login shell inside the tree is a
+  two-line script that execs busybox `sh`;
+- a 32-bit endpoint: `ForceCommand /bin/linux32 /bin/sh -c "$SSH_ORIGINAL_COMMAND"` (uname -m
+  prints i686); Slackware 13: sshd restricted to SHA-1/CBC-era algorithms and an RSA host key;
+  a hanging endpoint answers the facts probe and never finishes any other command;
+- password auth for root without touching the machine's /etc/shadow: with `UsePAM no` sshd
+  checks the password with getspnam(), so each persona's sshd runs in its own mount namespace
+  (`unshare --mount`) where a one-line shadow file holding the persona's hash is bind-mounted
+  over /etc/shadow. The real file is never written; the bind mount vanishes with the process.
+  The "wrong password" persona gets the hash of a different password than the inventory gives.
+  One persona uses key auth (AuthorizedKeysFile in the fleet directory).
+
+The benchmark fleet uses key auth only, one sshd per 16 addresses, `MaxStartups 4000`,
+`MaxSessions 200`, a shared busybox chroot (no heavy remote home), and a share of dead hosts:
+nothing listening (refused), blackholed (a listener whose accept queue is full, so SYNs are
+dropped) and silent (accepts TCP, never speaks SSH), the last two served by a helper process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SSHD = "/usr/sbin/sshd"
+BUSYBOX = "/usr/bin/busybox"
+REDE = "FLEET"
+PASSWORD = "fleet-Pass-1"  # noqa: S105 - throwaway test password of the loopback fleet
+OTHER_PASSWORD = "not-the-inventory-one"  # noqa: S105 - what the wrong-password persona accepts
+APPLETS = ("sh", "echo", "cat", "uname", "id", "sleep", "true", "false", "ls", "mktemp", "cp", "mv",
+           "rm", "chmod", "which", "linux32", "env", "printf", "test", "[")
+
+LEGACY_SSHD = """KexAlgorithms diffie-hellman-group14-sha1,diffie-hellman-group1-sha1
+HostKeyAlgorithms ssh-rsa
+PubkeyAcceptedAlgorithms +ssh-rsa
+Ciphers aes128-cbc,aes256-cbc,3des-cbc
+MACs hmac-sha1
+"""
+
+HANG_SCRIPT = """#!/bin/busybox sh
+# answers the facts probe, hangs on anything else
+case "$SSH_ORIGINAL_COMMAND" in
+  *@@flagee:uname*) exec /bin/busybox sh -c "$SSH_ORIGINAL_COMMAND" ;;
+esac
+exec /bin/busybox sleep 600
+"""
+
+
+def _os_release(distro_id: str, version: str, pretty: str) -> dict[str, str]:
+    return {"etc/os-release": f'NAME="{pretty}"\nID={distro_id}\nVERSION_ID="{version}"\nPRETTY_NAME="{pretty}"\n'}
+
+
+@dataclass(frozen=True)
+class Persona:
+    key: str
+    host: str  # technical name in the inventory
+    files: dict[str, str] = field(default_factory=dict)
+    arch32: bool = False
+    legacy_only: bool = False
+    hang: bool = False
+    auth: str = "password"  # password | key
+    accepts: str = PASSWORD
+    listening: bool = True
+    provider: str | None = None
+    same_endpoint_as: str | None = None  # another inventory name for an existing persona
+    # what the pipeline should find (None: not contacted)
+    expect_distro: str | None = None
+    expect_version: str | None = None
+    expect_arch: str | None = None
+    expect_level: str | None = None
+    expect_status: str = "ok"
+
+
+PERSONAS: tuple[Persona, ...] = (
+    Persona("ubuntu2204", "FLEET-LOJA001-PDV201", _os_release("ubuntu", "22.04", "Ubuntu 22.04.4 LTS"),
+            expect_distro="ubuntu", expect_version="22.04", expect_arch="x86_64", expect_level="L1"),
+    Persona("ubuntu1404_i686", "FLEET-LOJA001-PDV202",
+            {**_os_release("ubuntu", "14.04", "Ubuntu 14.04.6 LTS"),
+             "etc/lsb-release": "DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=14.04\n"},
+            arch32=True, expect_distro="ubuntu", expect_version="14.04", expect_arch="i686", expect_level="L2"),
+    Persona("mint21", "FLEET-LOJA001-PDV203", _os_release("linuxmint", "21", "Linux Mint 21"), auth="key",
+            expect_distro="mint", expect_version="21", expect_arch="x86_64", expect_level="L1"),
+    Persona("slackware1337", "FLEET-LOJA001-PDV204", {"etc/slackware-version": "Slackware 13.37.0\n"},
+            legacy_only=True, expect_distro="slackware", expect_version="13.37", expect_arch="x86_64",
+            expect_level="L2"),
+    Persona("unknown", "FLEET-LOJA001-PDV205", _os_release("plan9", "4", "Plan 9"),
+            expect_distro="plan9", expect_version="4", expect_arch="x86_64", expect_level=None),
+    Persona("hang", "FLEET-LOJA001-PDV206", _os_release("ubuntu", "22.04", "Ubuntu 22.04.4 LTS"), hang=True,
+            expect_distro="ubuntu", expect_version="22.04", expect_arch="x86_64", expect_level="L1",
+            expect_status="timeout"),
+    Persona("wrong_password", "FLEET-LOJA001-PDV207", _os_release("ubuntu", "22.04", "Ubuntu 22.04.4 LTS"),
+            accepts=OTHER_PASSWORD, expect_status="auth_failed"),
+    Persona("nothing_listens", "FLEET-LOJA001-PDV208", listening=False, expect_status="unreachable"),
+    Persona("zanthus_rollout", "FLEET-LOJA002-PDV201", provider="zanthus", same_endpoint_as="ubuntu2204",
+            expect_status="skipped_rollout"),
+)
+
+
+@dataclass
+class Endpoint:
+    name: str
+    ip: str
+    port: int
+    persona: str
+    auth: str
+    provider: str | None = None
+    dead: str | None = None  # refused | blackhole | silent (benchmark fleet)
+
+    def inventory_entry(self, key_file: Path) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": self.name, "ip": self.ip, "port": self.port, "user": "root"}
+        if self.auth == "key":
+            entry["key_file"] = str(key_file)
+        else:
+            entry["password"] = PASSWORD
+        if self.provider:
+            entry["provider"] = self.provider
+        entry["tags"] = {"persona": self.persona}
+        return entry
+
+
+class FleetError(RuntimeError):
+    """The fleet could not start; the message says why (sshd log included)."""
+
+
+def _run(argv: list[str], stdin: str | None = None) -> str:
+    proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise FleetError(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
+    return proc.stdout
+
+
+def require_tools() -> None:
+    missing = [p for p in (SSHD, BUSYBOX, "/usr/bin/ssh-keygen", "/usr/bin/unshare", "/usr/bin/openssl")
+               if not os.path.exists(p)]
+    if missing:
+        raise FleetError(f"missing {', '.join(missing)}: install openssh-server, openssh-client and "
+                         "busybox-static (scripts/setup.sh)")
+    if os.geteuid() != 0:
+        raise FleetError("the sshd fleet must be started as root (sshd chroot and mount namespaces)")
+
+
+def pick_subnet(rng: random.Random) -> tuple[int, int]:
+    """A random 127.A.B.0/24-ish block (A in 100..250) where nothing listens yet."""
+    for _ in range(50):
+        a, b = rng.randint(100, 250), rng.randint(1, 250)
+        with contextlib.closing(socket.socket()) as s:
+            s.settimeout(0.2)
+            if s.connect_ex((f"127.{a}.{b}.1", 22)) != 0:
+                return a, b
+    raise FleetError("no free 127.x.y.0 block found")
+
+
+def free_port(ip: str) -> int:
+    with contextlib.closing(socket.socket()) as s:
+        s.bind((ip, 0))
+        return int(s.getsockname()[1])
+
+
+def _keygen(path: Path, kind: str) -> None:
+    if not path.exists():
+        argv = ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "flageemonitor-fleet", "-f", str(path)]
+        if kind == "rsa":
+            argv[4:4] = ["-b", "2048"]
+        _run(argv)
+
+
+def build_chroot(root: Path, files: dict[str, str], busybox: Path, *, hang: bool = False) -> None:
+    """A minimal endpoint tree: busybox applets, /dev/null, /root, /tmp and the release files."""
+    for sub in ("bin", "sbin", "etc", "root", "tmp", "dev"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o755)  # noqa: S103 - an endpoint's / as on a real system (inside a 0700 fleet dir)
+    os.chmod(root / "tmp", 0o1777)  # noqa: S103 - an endpoint's /tmp
+    target = root / "bin" / "busybox"
+    if not target.exists():
+        try:
+            os.link(busybox, target)
+        except OSError:
+            shutil.copy2(busybox, target)
+    for applet in APPLETS:
+        link = root / "bin" / applet
+        if not link.is_symlink():
+            link.symlink_to("busybox")
+    shell = root / "bin" / "bash"
+    shell.write_text('#!/bin/busybox sh\nexec /bin/busybox sh "$@"\n')
+    shell.chmod(0o755)
+    null = root / "dev" / "null"
+    if not null.exists():
+        try:
+            os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        except OSError:
+            null.touch()  # no CAP_MKNOD: a plain file still swallows redirects
+        os.chmod(null, 0o666)  # noqa: S103 - /dev/null
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (root / "etc" / "group").write_text("root:x:0:\n")
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    if hang:
+        script = root / "bin" / "hang-unless-probe"
+        script.write_text(HANG_SCRIPT)
+        script.chmod(0o755)
+
+
+def _sshd_config(base: Path, listen: list[tuple[str, int]], host_keys: list[Path], chroot: Path,
+                 authorized_keys: Path, *, password: bool, extra: str = "") -> str:
+    lines = [f"ListenAddress {ip}:{port}" for ip, port in listen]
+    lines += [f"HostKey {k}" for k in host_keys]
+    lines += [
+        f"PidFile {base / 'sshd.pid'}",
+        "UsePAM no",
+        "PermitRootLogin yes",
+        f"PasswordAuthentication {'yes' if password else 'no'}",
+        "KbdInteractiveAuthentication no",
+        "PubkeyAuthentication yes",
+        f"AuthorizedKeysFile {authorized_keys}",
+        "StrictModes no",
+        f"ChrootDirectory {chroot}",
+        "Subsystem sftp internal-sftp",
+        "UseDNS no",
+        "PrintMotd no",
+        "PrintLastLog no",
+        "X11Forwarding no",
+        "AllowTcpForwarding no",
+        "ClientAliveInterval 0",
+        "LogLevel ERROR",
+        "MaxStartups 4000",
+        "MaxSessions 200",
+        "MaxAuthTries 6",
+        "LoginGraceTime 60",
+    ]
+    return "\n".join(lines) + "\n" + extra
+
+
+def _descendants(pids: set[int]) -> set[int]:
+    """`pids` and every process descending from them (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    out, todo = set(), list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in out:
+            continue
+        out.add(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def _rooted_in(directory: Path) -> set[int]:
+    """Processes whose root directory is inside `directory` (sessions chrooted into our trees)."""
+    found = set()
+    prefix = str(directory.resolve())
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/root").startswith(prefix):
+                    found.add(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def stop_pids(pids: set[int], directory: Path | None = None, grace: float = 3.0) -> None:
+    """Terminate our recorded processes, their descendants and sessions chrooted in `directory`."""
+    targets = _descendants({p for p in pids if p > 1})
+    if directory is not None and directory.exists():
+        targets |= _rooted_in(directory)
+    targets.discard(os.getpid())
+    for pid in targets:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        alive = [p for p in targets if _alive(p)]
+        if not alive:
+            return
+        time.sleep(0.05)
+    for pid in targets:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _reap() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+def wait_listening(addresses: list[tuple[str, int]], timeout: float, logs: list[Path]) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(addresses)
+    while pending and time.monotonic() < deadline:
+        still = []
+        for ip, port in pending:
+            with contextlib.closing(socket.socket()) as s:
+                s.settimeout(0.5)
+                if s.connect_ex((ip, port)) != 0:
+                    still.append((ip, port))
+        pending = still
+        if pending:
+            time.sleep(0.05)
+    if pending:
+        tails = []
+        for log in logs:
+            with contextlib.suppress(OSError):
+                text = log.read_text(errors="replace").strip()
+                if text:
+                    tails.append(f"{log.name}: {text[-600:]}")
+        raise FleetError(f"sshd did not listen on {pending[:3]} within {timeout:g}s; " + " | ".join(tails))
+
+
+class Fleet:
+    """A started fleet: endpoints, the inventory and config files, and the processes to stop."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.endpoints: list[Endpoint] = []
+        self.pids: set[int] = set()
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self.client_key = base / "client_ed25519"
+        self.inventory_path = base / "inventory.yaml"
+        self.config_path = base / "config_bot.json"
+        self.state_dir = base / "state"
+
+    # --- lifecycle
+    def _spawn(self, argv: list[str], log: Path) -> None:
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                    start_new_session=True)
+        self._procs.append(proc)
+        self.pids.add(proc.pid)
+        (self.base / "pids").write_text("".join(f"{p}\n" for p in sorted(self.pids)))
+
+    def stop(self) -> None:
+        stop_pids(self.pids, self.base)
+        for proc in self._procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=2)
+        _reap()
+        self.pids.clear()
+        (self.base / "pids").unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    # --- files
+    def write_inventory(self) -> Path:
+        doc = {"hosts": [e.inventory_entry(self.client_key) for e in self.endpoints]}
+        self.inventory_path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return self.inventory_path
+
+    def write_config(self, **extra: Any) -> Path:
+        config: dict[str, Any] = {
+            "PARAM_REDE": REDE,
+            "PARAM_INVENTORY_FILE": str(self.inventory_path),
+            "ssh": {"timeout": 5, "command_timeout": 30, "host_key_policy": "pin"},
+        }
+        config.update(extra)
+        self.config_path.write_text(json.dumps(config, indent=2))
+        return self.config_path
+
+    def env(self) -> dict[str, str]:
+        """Environment for a `flageemonitor` process using this fleet's state directory."""
+        return {**os.environ, "FLAGEEMONITOR_STATE_DIR": str(self.state_dir),
+                "FLAGEEMONITOR_CONFIG_PATH": str(self.config_path)}
+
+    def endpoint(self, name: str) -> Endpoint:
+        return next(e for e in self.endpoints if e.name == name)
+
+
+def _new_base(prefix: str) -> Path:
+    Path("/run").mkdir(exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/run"))  # 0700: holds the client key and hashes
+
+
+def _password_hash(password: str) -> str:
+    return _run(["openssl", "passwd", "-6", "-stdin"], stdin=password + "\n").strip()
+
+
+def start_persona_fleet(personas: tuple[Persona, ...] = PERSONAS, *, seed: int | None = None,
+                        startup_timeout: float = 15.0) -> Fleet:
+    """Start one sshd per persona; returns the fleet with its inventory and config written."""
+    require_tools()
+    rng = random.Random(seed)  # noqa: S311 - picks a loopback block, nothing secret
+    a, b = pick_subnet(rng)
+    fleet = Fleet(_new_base("flageemonitor-fleet-"))
+    try:
+        _start_personas(fleet, personas, a, b)
+    except BaseException:
+        fleet.remove()
+        raise
+    return fleet
+
+
+def _start_personas(fleet: Fleet, personas: tuple[Persona, ...], a: int, b: int) -> None:
+    base = fleet.base
+    _keygen(fleet.client_key, "ed25519")
+    authorized = base / "authorized_keys"
+    authorized.write_text((base / "client_ed25519.pub").read_text())
+    ed_key, rsa_key = base / "host_ed25519", base / "host_rsa"
+    _keygen(ed_key, "ed25519")
+    busybox = base / "busybox"
+    shutil.copy2(BUSYBOX, busybox)
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+    hashes = {pw: _password_hash(pw) for pw in {p.accepts for p in personas}}
+    listen: list[tuple[str, int]] = []
+    logs: list[Path] = []
+    by_key: dict[str, Endpoint] = {}
+    for index, persona in enumerate(personas, start=2):
+        if persona.same_endpoint_as:
+            twin = by_key[persona.same_endpoint_as]
+            fleet.endpoints.append(Endpoint(persona.host, twin.ip, twin.port, persona.key, twin.auth,
+                                            provider=persona.provider))
+            continue
+        ip = f"127.{a}.{b}.{index}"
+        port = free_port(ip)
+        endpoint = Endpoint(persona.host, ip, port, persona.key, persona.auth, provider=persona.provider)
+        by_key[persona.key] = endpoint
+        fleet.endpoints.append(endpoint)
+        if not persona.listening:
+            continue
+        pdir = base / persona.key
+        pdir.mkdir(mode=0o700)
+        chroot = pdir / "root"
+        build_chroot(chroot, persona.files, busybox, hang=persona.hang)
+        extra = ""
+        keys = [ed_key]
+        if persona.legacy_only:
+            _keygen(rsa_key, "rsa")
+            keys = [rsa_key]
+            extra += LEGACY_SSHD
+        if persona.arch32:
+            extra += 'ForceCommand /bin/linux32 /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n'
+        if persona.hang:
+            extra += "ForceCommand /bin/hang-unless-probe\n"
+        config = pdir / "sshd_config"
+        config.write_text(_sshd_config(pdir, [(ip, port)], keys, chroot, authorized,
+                                       password=persona.auth == "password", extra=extra))
+        shadow = pdir / "shadow"
+        shadow.write_text(f"root:{hashes[persona.accepts]}:19000:0:99999:7:::\n")
+        shadow.chmod(0o600)
+        log = pdir / "sshd.log"
+        logs.append(log)
+        _run([SSHD, "-t", "-f", str(config)])
+        # A private mount namespace: the persona's shadow file hides /etc/shadow for this sshd only.
+        script = 'mount --bind "$1" /etc/shadow && exec "$2" -D -e -f "$3"'
+        fleet._spawn(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "fleet-sshd",
+                      str(shadow), SSHD, str(config)], log)
+        listen.append((ip, port))
+    wait_listening(listen, 15.0, logs)
+    fleet.write_inventory()
+    fleet.write_config()
+
+
+# ------------------------------------------------------------------ benchmark fleet
+DEAD_KINDS = ("refused", "blackhole", "silent")
+
+
+def start_bench_fleet(count: int, *, dead_share: float = 0.1, per_sshd: int = 16, seed: int | None = None,
+                      startup_timeout: float = 60.0) -> Fleet:
+    """`count` endpoints on 127.A.x.y, one sshd per `per_sshd` addresses, key auth, busybox
+    chroot; `dead_share` of them dead (refused / blackholed / silent, in turn)."""
+    require_tools()
+    rng = random.Random(seed)  # noqa: S311 - picks a loopback block, nothing secret
+    a, _ = pick_subnet(rng)
+    fleet = Fleet(_new_base("flageemonitor-bench-"))
+    try:
+        _start_bench(fleet, count, dead_share, per_sshd, a, startup_timeout)
+    except BaseException:
+        fleet.remove()
+        raise
+    return fleet
+
+
+def _start_bench(fleet: Fleet, count: int, dead_share: float, per_sshd: int, a: int, timeout: float) -> None:
+    base = fleet.base
+    _keygen(fleet.client_key, "ed25519")
+    authorized = base / "authorized_keys"
+    authorized.write_text((base / "client_ed25519.pub").read_text())
+    host_key = base / "host_ed25519"
+    _keygen(host_key, "ed25519")
+    busybox = base / "busybox"
+    shutil.copy2(BUSYBOX, busybox)
+    chroot = base / "root"
+    build_chroot(chroot, _os_release("ubuntu", "22.04", "Ubuntu 22.04.4 LTS"), busybox)
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    dead = round(count * dead_share)
+    port = free_port(f"127.{a}.1.1")
+    live: list[tuple[str, int]] = []
+    dead_eps: list[Endpoint] = []
+    for i in range(count):
+        ip = f"127.{a}.{1 + i // 200}.{1 + i % 200}"
+        name = f"{REDE}-LOJA{1 + i // 100:03d}-PDV{200 + i % 100}"
+        kind = DEAD_KINDS[i % len(DEAD_KINDS)] if i >= count - dead else None
+        ep = Endpoint(name, ip, port, "bench" if kind is None else f"dead-{kind}", "key", dead=kind)
+        fleet.endpoints.append(ep)
+        if kind is None:
+            live.append((ip, port))
+        else:
+            dead_eps.append(ep)
+    logs: list[Path] = []
+    for n in range(0, len(live), per_sshd):
+        group = live[n:n + per_sshd]
+        sdir = base / f"sshd{n // per_sshd:03d}"
+        sdir.mkdir(mode=0o700)
+        config = sdir / "sshd_config"
+        config.write_text(_sshd_config(sdir, group, [host_key], chroot, authorized, password=False))
+        log = sdir / "sshd.log"
+        logs.append(log)
+        fleet._spawn([SSHD, "-D", "-e", "-f", str(config)], log)
+    helpers = [e for e in dead_eps if e.dead in ("blackhole", "silent")]
+    if helpers:
+        spec = ",".join(f"{e.dead}:{e.ip}:{e.port}" for e in helpers)
+        fleet._spawn([sys.executable, "-m", "flageemonitor.demo.deadhosts", spec], base / "deadhosts.log")
+    wait_listening(live, timeout, logs)
+    if helpers:
+        _wait_ready(base / "deadhosts.log", timeout)
+    fleet.write_inventory()
+    fleet.write_config()
+
+
+def _wait_ready(log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if "ready" in log.read_text():
+                return
+        time.sleep(0.05)
+    raise FleetError(f"dead-host helper not ready: {log.read_text(errors='replace')[-400:] if log.exists() else ''}")
+
+
+# ------------------------------------------------------------------ command line
+def _describe(fleet: Fleet) -> dict[str, Any]:
+    return {"dir": str(fleet.base), "inventory": str(fleet.inventory_path), "config": str(fleet.config_path),
+            "state_dir": str(fleet.state_dir), "pids": sorted(fleet.pids),
+            "endpoints": [asdict(e) for e in fleet.endpoints[:20]], "count": len(fleet.endpoints)}
+
+
+def stop_dir(directory: Path) -> None:
+    """Stop a fleet from its directory (the PIDs it recorded), then remove the directory."""
+    pid_file = directory / "pids"
+    pids = {int(x) for x in pid_file.read_text().split()} if pid_file.exists() else set()
+    stop_pids(pids, directory)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def persona_fleet() -> Iterator[Fleet]:
+    fleet = start_persona_fleet()
+    try:
+        yield fleet
+    finally:
+        fleet.remove()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in {"up", "bench", "down"}:
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    try:
+        if args[0] == "down":
+            for d in args[1:]:
+                stop_dir(Path(d))
+            return 0
+        fleet = start_persona_fleet() if args[0] == "up" else start_bench_fleet(int(args[1]) if len(args) > 1 else 500)
+    except FleetError as exc:
+        print(f"fleet: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(_describe(fleet), indent=2))
+    print(f"stop with: python -m flageemonitor.demo.fleet down {fleet.base}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["PASSWORD", "PERSONAS", "REDE", "Endpoint", "Fleet", "FleetError", "Persona", "start_bench_fleet",
+           "start_persona_fleet", "stop_dir"]
