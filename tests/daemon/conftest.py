@@ -1,0 +1,61 @@
+"""Fixtures of the config-lifecycle tests: one real control plane per module, the fault proxy
+in front of it, and helpers to run the real `flageemonitor` CLI as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.daemon.faultproxy import FaultProxy
+from tests.fixtures.server import ControlPlane
+
+CLI = str(Path(sys.executable).with_name("flageemonitor"))
+
+
+def valid_config(version_hint: int, **extra: object) -> dict[str, object]:
+    """A config the server stores; `version_hint` makes each body different."""
+    return {"PARAM_PROVIDER": "arius", "TIMEZONE": "America/Sao_Paulo", "PARAM_INVENTORY": "file",
+            "PARAM_REDE": "TESTNET", "NOTE": f"revision {version_hint}", **extra}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    cp = ControlPlane(tmp_path_factory.mktemp("cp"), config=valid_config(0))
+    cp.start()
+    try:
+        yield cp
+    finally:
+        cp.stop()
+
+
+@pytest.fixture
+def proxy(server: ControlPlane) -> Iterator[FaultProxy]:
+    fp = FaultProxy(server.url)
+    try:
+        yield fp
+    finally:
+        fp.close()
+
+
+def cli_env(state_dir: Path, config_url: str, token: str, rede: str = "TESTNET", **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("FLAGEEMONITOR_", "ARIUSMONITOR_"))}
+    env.update({
+        "FLAGEEMONITOR_STATE_DIR": str(state_dir),
+        # quoted as `docker run --env-file` leaves them: must be tolerated
+        "FLAGEEMONITOR_CONFIG_URL": f'"{config_url}"',
+        "FLAGEEMONITOR_TOKEN": f'"{token}"',
+        "FLAGEEMONITOR_REDE": rede,
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    })
+    return env
+
+
+def update_config(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, "update-config"], env=env, capture_output=True, text=True, timeout=timeout)

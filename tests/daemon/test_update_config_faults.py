@@ -1,0 +1,243 @@
+"""`flageemonitor update-config` against the real control plane: every fault keeps the last
+valid config byte-identical and says why in one line, with its own exit code."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from flageemonitor.core.config_model import parse_config_text
+from tests.daemon.conftest import CLI, cli_env, update_config, valid_config
+from tests.daemon.faultproxy import FaultProxy
+from tests.fixtures.server import ControlPlane
+
+pytestmark = pytest.mark.slow
+
+_revision = iter(range(1, 1_000_000))
+
+
+def next_config(server: ControlPlane, **extra: object) -> int:
+    return server.set_config(valid_config(next(_revision), **extra))
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    d = tmp_path / "state"
+    d.mkdir()
+    return d
+
+
+def _primed(state: Path, env: dict[str, str]) -> bytes:
+    """Fetch once so a valid config is on disk; return its bytes."""
+    r = update_config(env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    data = (state / "config_bot.json").read_bytes()
+    parse_config_text(data)
+    return data
+
+
+def _one_line_without_token(r: subprocess.CompletedProcess[str], token: str) -> str:
+    out = (r.stdout + r.stderr).strip()
+    assert len(out.splitlines()) == 1, out
+    assert token not in out
+    return out
+
+
+def test_update_config_fetches_then_answers_unchanged_with_etag_and_keeps_last_good(
+    server: ControlPlane, state: Path
+) -> None:
+    env = cli_env(state, server.config_url, server.token)
+    next_config(server)
+    first = _primed(state, env)
+    assert (state / "config_bot.etag").read_text().strip().startswith('"')
+    again = update_config(env)
+    assert again.returncode == 0 and "unchanged" in again.stdout
+    assert (state / "config_bot.json").read_bytes() == first
+    version = next_config(server, PARAM_CRON_ACTIONS={"status_caixa": True})
+    upd = update_config(env)
+    assert upd.returncode == 0 and f"version {version}" in upd.stdout
+    assert (state / "config_bot.last-good.json").read_bytes() == first
+    assert json.loads((state / "config_bot.json").read_bytes())["PARAM_CRON_ACTIONS"] == {"status_caixa": True}
+
+
+Fault = Callable[[ControlPlane, FaultProxy], None]
+
+
+def _server_stopped(server: ControlPlane, proxy: FaultProxy) -> None:
+    proxy.pause()
+
+
+def _mode(mode: str) -> Fault:
+    def apply(server: ControlPlane, proxy: FaultProxy) -> None:
+        proxy.set(mode)
+    return apply
+
+
+def _unknown_token(server: ControlPlane, proxy: FaultProxy) -> None:
+    proxy.set("swap_token", "fm_this-token-was-never-issued")
+
+
+def _revoked_token(server: ControlPlane, proxy: FaultProxy) -> None:
+    token, token_id = server.issue_token_with_id()
+    server.revoke_token(token_id)
+    proxy.set("swap_token", token)
+
+
+FAULTS: dict[str, tuple[Fault, int, str]] = {
+    "server_stopped": (_server_stopped, 3, "cannot fetch config"),
+    "http_500": (_mode("500"), 5, "500"),
+    "http_401_unknown_token": (_unknown_token, 4, "401"),
+    "http_403_revoked_token": (_revoked_token, 4, "403"),
+    "body_cut_mid_way": (_mode("cut"), 3, "cannot fetch config"),
+    "valid_json_failing_schema": (_mode("schema"), 6, "TIMEZONE"),
+    "not_json": (_mode("not_json"), 6, "not valid JSON"),
+    "config_of_another_network": (_mode("wrong_network"), 6, "SOMEONE_ELSE"),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_update_config_keeps_last_valid_config_on_fault(
+    fault: str, server: ControlPlane, proxy: FaultProxy, state: Path
+) -> None:
+    apply, code, reason = FAULTS[fault]
+    env = cli_env(state, server.api_base.replace(server.url, proxy.url) + "/bot/config", server.token)
+    next_config(server)
+    before = _primed(state, env)
+    next_config(server)  # the server now has something newer: a working fetch would replace it
+    apply(server, proxy)
+    r = update_config(env)
+    line = _one_line_without_token(r, server.token)
+    assert r.returncode == code, line
+    assert reason in line and "kept the current config" in line
+    assert (state / "config_bot.json").read_bytes() == before
+    # the fault gone, the next update installs the newer config
+    proxy.resume()
+    proxy.set("pass")
+    r = update_config(env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (state / "config_bot.json").read_bytes() != before
+    assert (state / "config_bot.last-good.json").read_bytes() == before
+
+
+def test_update_config_reads_api_base_legacy_twin_and_puts_token_only_in_header(
+    server: ControlPlane, proxy: FaultProxy, state: Path
+) -> None:
+    env = cli_env(state, "unused", server.token)
+    del env["FLAGEEMONITOR_CONFIG_URL"]
+    env["ARIUSMONITOR_API_URL"] = f'"{proxy.url}/api/ingest"'
+    r = update_config(env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert proxy.requests == 1
+    r = update_config({k: v for k, v in env.items() if k != "FLAGEEMONITOR_TOKEN"})
+    assert r.returncode == 2 and "no config URL or token" in r.stderr
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs the test can fill (needs root, as on this machine)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"cannot mount a small tmpfs for the disk-full test: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(path: Path) -> Path:
+    """Write until ENOSPC; returns the filler file."""
+    filler = path / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_update_config_keeps_last_valid_config_when_the_disk_is_full(server: ControlPlane, small_fs: Path) -> None:
+    env = cli_env(small_fs, server.config_url, server.token)
+    next_config(server)
+    before = _primed(small_fs, env)
+    next_config(server, BIG="x" * 20_000)
+    filler = fill(small_fs)
+    r = update_config(env)
+    line = _one_line_without_token(r, server.token)
+    assert r.returncode == 7 and "disk full (ENOSPC)" in line
+    assert (small_fs / "config_bot.json").read_bytes() == before
+    assert not list(small_fs.glob(".*.tmp-*"))
+    filler.unlink()
+    r = update_config(env)
+    assert r.returncode == 0 and "BIG" in (small_fs / "config_bot.json").read_text()
+
+
+KILLS_PAUSED = 50
+KILLS_RANDOM = 25
+
+
+def test_update_config_killed_between_write_and_rename_never_loses_the_config(
+    server: ControlPlane, state: Path
+) -> None:
+    env = cli_env(state, server.config_url, server.token)
+    next_config(server)
+    _primed(state, env)
+    lost = 0
+    hook = {**env, "FLAGEEMONITOR_FAULT_PAUSE_BEFORE_RENAME": "30"}
+    for i in range(KILLS_PAUSED):
+        before = (state / "config_bot.json").read_bytes()
+        next_config(server)
+        proc = subprocess.Popen([CLI, "update-config"], env=hook, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert "paused before rename" in line, line
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        proc.stderr.close()
+        after = (state / "config_bot.json").read_bytes()
+        lost += after != before
+        parse_config_text(after)
+        if i % 10 == 9:  # now and then, a normal update in between picks up the newer config
+            assert update_config(env).returncode == 0
+    # kills at random moments: the file is always the old or the new document, never a mix
+    rng = random.Random(4)
+    torn = 0
+    for _ in range(KILLS_RANDOM):
+        before = (state / "config_bot.json").read_bytes()
+        next_config(server)
+        proc = subprocess.Popen([CLI, "update-config"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.2, 1.2))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        after = (state / "config_bot.json").read_bytes()
+        try:
+            parse_config_text(after)
+        except Exception:
+            torn += 1
+        if after != before:
+            assert json.loads(after)["CONFIG_VERSION"] > json.loads(before)["CONFIG_VERSION"]
+    print(f"\nSIGKILL faults injected: {KILLS_PAUSED} paused + {KILLS_RANDOM} random; "
+          f"configs lost: {lost}; torn configs: {torn}")
+    assert lost == 0 and torn == 0
+    # stale temp files are cleaned by the next update, which works
+    r = update_config(env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not list(state.glob(".*.tmp-*"))
