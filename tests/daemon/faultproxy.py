@@ -10,6 +10,7 @@ forwards the request, so the real server rejects it. `pause()` closes the listen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -108,10 +109,8 @@ class FaultProxy:
             h.wfile.write(body[: len(body) // 2])
             h.wfile.flush()
             h.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 h.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         elif mode == "schema" and status == 200:
             doc = json.loads(body)
             doc["TIMEZONE"] = "Mars/Olympus_Mons"
