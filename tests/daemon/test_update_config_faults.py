@@ -222,11 +222,11 @@ def test_update_config_killed_between_write_and_rename_never_loses_the_config(
     for _ in range(KILLS_RANDOM):
         before = (state / "config_bot.json").read_bytes()
         next_config(server)
-        proc = subprocess.Popen([CLI, "update-config"], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        victim = subprocess.Popen([CLI, "update-config"], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.2, 1.2))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
         after = (state / "config_bot.json").read_bytes()
         try:
             parse_config_text(after)
