@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import warnings
 
 import pytest
 
 with warnings.catch_warnings():
     # starlette suggests a successor package to httpx for its test client; httpx is what we ship
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
 from flageemonitor.server.app import create_app

@@ -1,0 +1,160 @@
+"""The admin CLI: stable command forms, clear errors, history/diff/rollback, audit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flageemonitor.server.cli import app
+
+runner = CliRunner()
+
+
+class Cli:
+    def __init__(self, db_url: str, tmp_path: Path) -> None:
+        self.db_url = db_url
+        self.tmp_path = tmp_path
+
+    def __call__(self, *args: str, ok: bool = True) -> tuple[int, str, str]:
+        result = runner.invoke(app, ["--database-url", self.db_url, *args])
+        if ok:
+            assert result.exit_code == 0, (args, result.stdout, result.stderr)
+        return result.exit_code, result.stdout, result.stderr
+
+    def config_file(self, data: object, name: str = "config.json") -> str:
+        path = self.tmp_path / name
+        path.write_text(json.dumps(data) if not isinstance(data, str) else data)
+        return str(path)
+
+
+@pytest.fixture
+def cli(db_url: str, tmp_path: Path) -> Cli:
+    c = Cli(db_url, tmp_path)
+    c("client", "add", "acme")
+    c("network", "add", "--client", "acme", "ACME01", "--provider", "arius")
+    return c
+
+
+def test_duplicate_names_and_unknown_references_are_clear_errors(cli: Cli) -> None:
+    code, _, err = cli("client", "add", "acme", ok=False)
+    assert code == 1 and "client 'acme' already exists" in err
+    code, _, err = cli("network", "add", "--client", "acme", "ACME01", ok=False)
+    assert code == 1 and "network 'ACME01' already exists" in err
+    code, _, err = cli("network", "add", "--client", "nobody", "X1", ok=False)
+    assert code == 1 and "unknown client 'nobody'" in err
+    code, _, err = cli("network", "add", "--client", "acme", "bad code;rm", ok=False)
+    assert code == 1 and "network code" in err
+    code, _, err = cli("network", "add", "--client", "acme", "TZ1", "--timezone", "Mars/Base", ok=False)
+    assert code == 1 and "Mars/Base" in err
+    code, _, err = cli("config", "set", "--network", "NOPE", cli.config_file({}), ok=False)
+    assert code == 1 and "unknown network 'NOPE'" in err
+    code, _, err = cli("token", "issue", "--client", "acme", "--scope", "root", ok=False)
+    assert code == 1 and "unknown scope 'root'" in err
+    code, _, err = cli("token", "revoke", "999", ok=False)
+    assert code == 1 and "unknown token id 999" in err
+
+
+def test_invalid_config_is_refused_with_the_exact_field_and_nothing_is_stored(cli: Cli) -> None:
+    code, _, err = cli("config", "set", "--network", "ACME01", cli.config_file({"max_threads": 0}), ok=False)
+    assert code == 1
+    assert "max_threads: Input should be greater than or equal to 1" in err
+    code, _, err = cli("config", "set", "--network", "ACME01", cli.config_file({"TIMEZONE": "Nowhere/City"}), ok=False)
+    assert "TIMEZONE: Value error, unknown time zone 'Nowhere/City'" in err
+    code, _, err = cli("config", "set", "--network", "ACME01", cli.config_file("{not json"), ok=False)
+    assert code == 1 and "not valid JSON" in err
+    code, _, err = cli("config", "set", "--network", "ACME01", cli.config_file([1, 2]), ok=False)
+    assert code == 1 and "config must be a JSON object" in err
+    code, _, err = cli("config", "show", "--network", "ACME01", ok=False)
+    assert code == 1 and "has no config yet" in err
+
+
+def test_token_issue_json_and_list_json_shapes(cli: Cli) -> None:
+    _, out, _ = cli("token", "issue", "--client", "acme", "--network", "ACME01", "--json")
+    issued = json.loads(out)
+    assert set(issued) == {"token", "id"}
+    assert issued["token"].startswith("fmt_") and len(issued["token"]) == 47
+    _, out, _ = cli("token", "issue", "--client", "acme", "--scope", "config:read", "--scope", "admin",
+                    "--expires-in-days", "30", "--json")
+    second = json.loads(out)
+    _, out, _ = cli("token", "list", "--client", "acme", "--json")
+    listed = json.loads(out)
+    assert [t["id"] for t in listed] == [issued["id"], second["id"]]
+    for row in listed:
+        assert {"id", "networks", "scopes", "created_at", "expires_at", "revoked", "last_used_at"} <= set(row)
+        assert issued["token"] not in json.dumps(row)
+    assert listed[0]["networks"] == ["ACME01"]
+    assert listed[0]["scopes"] == ["config:read", "bootstrap:read", "reports:write"]
+    assert listed[0]["expires_at"] is None
+    assert listed[1]["networks"] == []
+    assert listed[1]["scopes"] == ["config:read", "admin"]
+    assert listed[1]["expires_at"] is not None
+    cli("token", "revoke", str(issued["id"]))
+    _, out, _ = cli("token", "list", "--client", "acme", "--json")
+    assert [t["revoked"] for t in json.loads(out)] == [True, False]
+
+
+def test_config_history_diff_and_rollback(cli: Cli) -> None:
+    cli("config", "set", "--network", "ACME01", cli.config_file({"max_threads": 10, "TIMEZONE": "UTC"}, "v1.json"))
+    _, out, _ = cli("config", "set", "--network", "ACME01", "--comment", "more threads",
+                    cli.config_file({"max_threads": 40, "TIMEZONE": "UTC"}, "v2.json"))
+    assert "version 2" in out
+    _, diff, _ = cli("config", "diff", "--network", "ACME01")
+    assert '-  "max_threads": 10' in diff and '+  "max_threads": 40' in diff
+    assert "ACME01 v1" in diff and "ACME01 v2" in diff
+    assert "CONFIG_VERSION" not in diff
+    _, out, _ = cli("config", "rollback", "--network", "ACME01", "--to", "1")
+    assert "version 3" in out
+    _, shown, _ = cli("config", "show", "--network", "ACME01")
+    served = json.loads(shown)
+    assert served["max_threads"] == 10 and served["CONFIG_VERSION"] == 3 and served["PARAM_REDE"] == "ACME01"
+    _, same, _ = cli("config", "diff", "--network", "ACME01", "--from", "1", "--to", "3")
+    assert same.strip() == "(no differences)"
+    _, out, _ = cli("config", "history", "--network", "ACME01", "--json")
+    history = json.loads(out)
+    assert [h["version"] for h in history] == [1, 2, 3]
+    assert history[1]["comment"] == "more threads"
+    assert history[2]["comment"] == "rollback to v1"
+    code, _, err = cli("config", "rollback", "--network", "ACME01", "--to", "9", ok=False)
+    assert code == 1 and "no config version 9" in err
+
+
+def test_audit_log_records_who_changed_what(cli: Cli) -> None:
+    cli("config", "set", "--network", "ACME01", cli.config_file({"max_threads": 10}))
+    _, out, _ = cli("token", "issue", "--client", "acme", "--json")
+    token = json.loads(out)
+    cli("token", "revoke", str(token["id"]))
+    cli("config", "rollback", "--network", "ACME01", "--to", "1")
+    _, out, _ = cli("audit", "list", "--json")
+    entries = json.loads(out)
+    actions = [e["action"] for e in reversed(entries)]
+    assert actions == ["client.add", "network.add", "config.set", "token.issue", "token.revoke", "config.set",
+                       "config.rollback"]
+    assert all(e["actor"].startswith("cli:") for e in entries)
+    assert token["token"] not in out
+    _, out, _ = cli("audit", "list", "--target", "network:ACME01", "--json")
+    assert {e["target"] for e in json.loads(out)} == {"network:ACME01"}
+
+
+def test_demo_is_idempotent_and_prints_the_one_liner(cli: Cli) -> None:
+    _, first, _ = cli("demo", "--port", "8123")
+    _, second, _ = cli("demo", "--port", "8123")
+    assert "curl -fsSL -H 'X-Bot-Token: fmt_" in first
+    assert "http://127.0.0.1:8123/api/bootstrap/install.sh | sudo bash -s -- fmt_" in first
+    assert "http://127.0.0.1:8123/api/ingest/bot/config" in first
+    _, out, _ = cli("client", "list", "--json")
+    assert [c["name"] for c in json.loads(out)] == ["acme", "demo"]
+    _, out, _ = cli("config", "history", "--network", "DEMO", "--json")
+    assert len(json.loads(out)) == 1
+    _, out, _ = cli("token", "list", "--client", "demo", "--json")
+    assert len(json.loads(out)) == 2
+    assert first != second  # each run issues its own token
+
+
+def test_db_upgrade_reaches_the_shipped_head(cli: Cli) -> None:
+    _, out, _ = cli("db", "upgrade")
+    assert "latest schema" in out
+    _, out, _ = cli("db", "current")
+    assert out.strip() == "current: 0001  head: 0001"
