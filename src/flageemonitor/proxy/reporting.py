@@ -23,7 +23,12 @@ class Reporter(Protocol):
 
 def reporters_for(config: BotConfig) -> list[Reporter]:
     """Reporters enabled by the config (none by default)."""
-    return []
+    reporters: list[Reporter] = []
+    if config.PARAM_ZABBIX_REPORTING:
+        from flageemonitor.proxy.zabbix.reporter import ZabbixReporter
+
+        reporters.append(ZabbixReporter())
+    return reporters
 
 
 def publish(report: RunReport, config: BotConfig) -> None:
