@@ -191,9 +191,19 @@ def _keygen(path: Path, kind: str) -> None:
         _run(argv)
 
 
-def build_chroot(root: Path, files: dict[str, str], busybox: Path, *, hang: bool = False) -> None:
-    """A minimal endpoint tree: busybox applets, /dev/null, /root, /tmp and the release files."""
-    for sub in ("bin", "sbin", "etc", "root", "tmp", "dev"):
+LOGGING_SHELL = """#!/bin/busybox sh
+# root's login shell: record the command sent (evidence for tests), then run it with busybox sh
+echo "${SSH_ORIGINAL_COMMAND:-$2}" >> /var/log/commands
+exec /bin/busybox sh "$@"
+"""
+PLAIN_SHELL = '#!/bin/busybox sh\nexec /bin/busybox sh "$@"\n'
+
+
+def build_chroot(root: Path, files: dict[str, str], busybox: Path, *, hang: bool = False,
+                 log_commands: bool = False) -> None:
+    """A minimal endpoint tree: busybox applets, /dev/null, /root, /tmp and the release files.
+    With `log_commands` every command sent is appended to /var/log/commands in the tree."""
+    for sub in ("bin", "sbin", "etc", "root", "tmp", "dev", "var/log"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)  # noqa: S103 - an endpoint's / as on a real system (inside a 0700 fleet dir)
     os.chmod(root / "tmp", 0o1777)  # noqa: S103 - an endpoint's /tmp
@@ -208,7 +218,7 @@ def build_chroot(root: Path, files: dict[str, str], busybox: Path, *, hang: bool
         if not link.is_symlink():
             link.symlink_to("busybox")
     shell = root / "bin" / "bash"
-    shell.write_text('#!/bin/busybox sh\nexec /bin/busybox sh "$@"\n')
+    shell.write_text(LOGGING_SHELL if log_commands else PLAIN_SHELL)
     shell.chmod(0o755)
     null = root / "dev" / "null"
     if not null.exists():
@@ -418,6 +428,19 @@ class Fleet:
     def endpoint(self, name: str) -> Endpoint:
         return next(e for e in self.endpoints if e.name == name)
 
+    def chroot(self, persona: str) -> Path:
+        """The filesystem tree of a persona endpoint (what the endpoint sees as /)."""
+        return self.base / persona / "root"
+
+    def commands(self, persona: str) -> list[str]:
+        """Every command the persona endpoint was sent, in order."""
+        log = self.chroot(persona) / "var" / "log" / "commands"
+        return log.read_text().splitlines() if log.exists() else []
+
+    def clear_commands(self) -> None:
+        for endpoint in self.endpoints:
+            (self.chroot(endpoint.persona) / "var" / "log" / "commands").unlink(missing_ok=True)
+
 
 def _new_base(prefix: str) -> Path:
     Path("/run").mkdir(exist_ok=True)
@@ -473,7 +496,7 @@ def _start_personas(fleet: Fleet, personas: tuple[Persona, ...], a: int, b: int)
         pdir = base / persona.key
         pdir.mkdir(mode=0o700)
         chroot = pdir / "root"
-        build_chroot(chroot, persona.files, busybox, hang=persona.hang)
+        build_chroot(chroot, persona.files, busybox, hang=persona.hang, log_commands=True)
         extra = ""
         keys = [ed_key]
         if persona.legacy_only:
