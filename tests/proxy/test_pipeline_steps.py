@@ -1,0 +1,283 @@
+"""Each pipeline step on its own (fast: no endpoint is contacted)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flageemonitor.core import compat
+from flageemonitor.core.catalog import load_catalog
+from flageemonitor.core.config_model import BotConfig, validate_config
+from flageemonitor.core.errors import (
+    ActionFailed,
+    AuthRejected,
+    CommandTimeout,
+    HostKeyMismatch,
+    HostUnreachable,
+    InventoryError,
+    UnknownAction,
+    UnknownProvider,
+)
+from flageemonitor.core.facts import EndpointFacts
+from flageemonitor.core.hosts import Host, HostFilter
+from flageemonitor.core.results import Status
+from flageemonitor.proxy.actions.base import RemoteSession
+from flageemonitor.proxy.facts_cache import FactsCache
+from flageemonitor.proxy.pipeline import (
+    ActionNotImplemented,
+    RunRequest,
+    execute,
+    guard,
+    resolve_action,
+    rollout_for,
+    run_provider,
+    select_hosts,
+    status_for,
+)
+
+
+def config(**extra: object) -> BotConfig:
+    return validate_config({"PARAM_REDE": "R1", **extra})
+
+
+def write_inventory(path: Path, hosts: list[dict[str, object]]) -> Path:
+    path.write_text(yaml.safe_dump({"hosts": hosts}))
+    return path
+
+
+class Unopenable:
+    """Stands for the SSH transport in runs that must not open any connection: the test fails
+    loudly if the pipeline tries to."""
+
+    opened: list[str]
+
+    def __init__(self) -> None:
+        self.opened = []
+
+    async def open(self, host: Host) -> RemoteSession:
+        self.opened.append(host.name)
+        raise AssertionError(f"{host.name} was contacted")
+
+
+# ---- step 1
+def test_provider_comes_from_cli_then_config_then_arius() -> None:
+    assert run_provider(RunRequest("x", provider="Zanthus"), config(PARAM_PROVIDER="arius")) == "zanthus"
+    assert run_provider(RunRequest("x"), config(provider="zanthus")) == "zanthus"
+    assert run_provider(RunRequest("x"), config()) == "arius"
+
+
+def test_resolve_maps_legacy_and_provider_names_to_the_canonical_action() -> None:
+    assert resolve_action(RunRequest("pdv_test_sudo"), config()).spec.name == "test_endpoint_privilege"
+    resolved = resolve_action(RunRequest("terminal_ping", provider="zanthus"), config())
+    assert resolved.spec.name == "test_endpoint_connection"
+    assert resolved.impl.version == "1.0.0"
+
+
+def test_resolve_rejects_unknown_action_with_close_names() -> None:
+    with pytest.raises(UnknownAction) as err:
+        resolve_action(RunRequest("test_endpoint_conection"), config())
+    assert "test_endpoint_connection" in err.value.suggestions
+
+
+def test_resolve_rejects_unknown_provider() -> None:
+    with pytest.raises(UnknownProvider):
+        resolve_action(RunRequest("test_endpoint_connection", provider="acme"), config())
+
+
+def test_catalogued_action_without_implementation_is_refused() -> None:
+    with pytest.raises(ActionNotImplemented, match="not implemented"):
+        resolve_action(RunRequest("pdv_uninstall"), config())
+
+
+def test_unknown_action_fails_before_the_inventory_is_read(tmp_path: Path) -> None:
+    opener = Unopenable()
+    with pytest.raises(UnknownAction):
+        asyncio.run(execute(RunRequest("nope", inventory_file=tmp_path / "missing.yaml"), config(),
+                            state_dir=tmp_path, opener=opener))
+    assert opener.opened == []
+
+
+# ---- step 2
+def test_select_applies_filters_and_scopes_to_the_network(tmp_path: Path) -> None:
+    inv = write_inventory(tmp_path / "inv.yaml", [
+        {"name": "R1-LOJA001-PDV201", "ip": "127.0.0.2"},
+        {"name": "R1-LOJA002-PDV201", "ip": "127.0.0.3"},
+        {"name": "R2-LOJA001-PDV201", "ip": "127.0.0.4"},
+    ])
+    spec = load_catalog().spec("test_endpoint_connection")
+    all_r1 = select_hosts(RunRequest("x", inventory_file=inv), config(), spec)
+    assert [h.name for h in all_r1] == ["R1-LOJA001-PDV201", "R1-LOJA002-PDV201"]
+    one = select_hosts(RunRequest("x", filters=HostFilter(loja="LOJA002"), inventory_file=inv), config(), spec)
+    assert [h.ip for h in one] == ["127.0.0.3"]
+
+
+def test_hosts_optional_action_selects_nobody_without_a_filter(tmp_path: Path) -> None:
+    spec = load_catalog().spec("diagnose_env")
+    assert select_hosts(RunRequest("diagnose_env", inventory_file=tmp_path / "absent.yaml"), config(), spec) == []
+
+
+def test_inventory_error_surfaces_before_any_host(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError):
+        asyncio.run(execute(RunRequest("test_endpoint_connection", inventory_file=tmp_path / "absent.yaml"),
+                            config(), state_dir=tmp_path, opener=Unopenable()))
+
+
+# ---- step 3
+def test_host_provider_overrides_the_run_provider_for_rollout() -> None:
+    host = Host.build("R1-LOJA001-PDV201", "127.0.0.2", provider="zanthus")
+    decision = rollout_for(host, "arius", {})
+    assert decision.provider == "zanthus" and decision.percentage == 0 and not decision.included
+    raised = rollout_for(host, "arius", {"PARAM_ROLLOUT_ZANTHUS": 100})
+    assert raised.included
+    plain = rollout_for(Host.build("R1-LOJA001-PDV201", "127.0.0.2"), "arius", {})
+    assert plain.provider == "arius" and plain.included
+
+
+def test_rollout_skip_contacts_nobody_and_says_bucket_and_percentage(tmp_path: Path) -> None:
+    inv = write_inventory(tmp_path / "inv.yaml", [
+        {"name": "R1-LOJA001-PDV201", "ip": "127.0.0.2", "provider": "zanthus"},
+    ])
+    opener = Unopenable()
+    report = asyncio.run(execute(RunRequest("test_endpoint_connection", inventory_file=inv), config(),
+                                 state_dir=tmp_path, opener=opener))
+    (host,) = report.hosts
+    assert host.status is Status.SKIPPED_ROLLOUT
+    assert f"bucket {host.data['rollout']['bucket']}" in host.detail and "0%" in host.detail
+    assert opener.opened == [] and not report.failed
+
+
+# ---- step 4
+SLACK = EndpointFacts("slackware", "13.37", "i686", "i686", "slackware-version")
+
+
+def test_guard_cache_hit_skips_the_probe(tmp_path: Path) -> None:
+    host = Host.build("R1-LOJA001-PDV201", "127.0.0.2")
+    cache = FactsCache(tmp_path, ttl=3600)
+    cache.put(host, SLACK)
+
+    async def no_session() -> RemoteSession:
+        raise AssertionError("the probe ran despite cached facts")
+
+    spec = load_catalog().spec("install_endpoint_agent")
+    result = asyncio.run(guard(host, spec, compat.CompatMode.ENFORCE, cache, no_session))
+    assert result.cached and result.facts == SLACK
+    assert result.decision is not None and result.decision.allowed and result.decision.level is not None
+    assert result.facts_dict() == {**SLACK.to_dict(), "level": "L2", "cached": True}
+
+
+def test_guard_off_contacts_nothing(tmp_path: Path) -> None:
+    async def no_session() -> RemoteSession:
+        raise AssertionError("compat off must not probe")
+
+    spec = load_catalog().spec("test_endpoint_connection")
+    result = asyncio.run(guard(Host.build("R1-LOJA001-PDV201", "127.0.0.2"), spec, compat.CompatMode.OFF,
+                               FactsCache(tmp_path, 3600), no_session))
+    assert result.facts is None and result.decision is None
+
+
+def test_dry_run_with_compat_off_plans_without_contact(tmp_path: Path) -> None:
+    inv = write_inventory(tmp_path / "inv.yaml", [{"name": "R1-LOJA001-PDV201", "ip": "127.0.0.2"}])
+    opener = Unopenable()
+    report = asyncio.run(execute(RunRequest("test_endpoint_connection", dry_run=True, compat_mode="off",
+                                            inventory_file=inv), config(), state_dir=tmp_path, opener=opener))
+    assert [h.status for h in report.hosts] == [Status.PLANNED]
+    assert report.dry_run and opener.opened == []
+
+
+def test_cached_unknown_environment_is_blocked_under_enforce_without_contact(tmp_path: Path) -> None:
+    inv = write_inventory(tmp_path / "inv.yaml", [{"name": "R1-LOJA001-PDV201", "ip": "127.0.0.2"}])
+    host = Host.build("R1-LOJA001-PDV201", "127.0.0.2")
+    FactsCache(tmp_path / "facts", 3600).put(host, EndpointFacts("plan9", "4", "x86_64"))
+    report = asyncio.run(execute(RunRequest("test_endpoint_connection", compat_mode="enforce", inventory_file=inv),
+                                 config(), state_dir=tmp_path, opener=Unopenable()))
+    (result,) = report.hosts
+    assert result.status is Status.BLOCKED_COMPAT
+    assert result.facts is not None and result.facts["distro"] == "plan9" and result.facts["level"] is None
+    assert result.data["compat"]["mode"] == "enforce"
+    assert not report.failed
+
+
+# ---- step 5
+@pytest.mark.parametrize(("error", "status"), [
+    (HostUnreachable("x"), Status.UNREACHABLE),
+    (AuthRejected("x"), Status.AUTH_FAILED),
+    (CommandTimeout("x"), Status.TIMEOUT),
+    (HostKeyMismatch("x"), Status.FAILED),
+    (ActionFailed("x"), Status.FAILED),
+    (RuntimeError("x"), Status.FAILED),
+])
+def test_errors_map_to_host_statuses(error: BaseException, status: Status) -> None:
+    assert status_for(error) is status
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_refused_connection_becomes_the_host_status_and_the_run_goes_on(tmp_path: Path) -> None:
+    inv = write_inventory(tmp_path / "inv.yaml", [
+        {"name": "R1-LOJA001-PDV201", "ip": "127.0.0.1", "port": closed_port(), "password": "pw"},
+        {"name": "R1-LOJA001-PDV202", "ip": "127.0.0.1", "port": closed_port(), "password": "pw"},
+    ])
+    report = asyncio.run(execute(RunRequest("test_endpoint_connection", inventory_file=inv), config(),
+                                 state_dir=tmp_path))
+    assert [h.status for h in report.hosts] == [Status.UNREACHABLE, Status.UNREACHABLE]
+    assert all("connection refused" in h.detail for h in report.hosts)
+    assert report.failed and report.summary()["unreachable"] == 2
+
+
+class SilentServer:
+    """A real TCP listener that never speaks SSH; records how many clients it holds at once."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = int(self.sock.getsockname()[1])
+        self.current = self.peak = 0
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.current += 1
+                self.peak = max(self.peak, self.current)
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn: socket.socket) -> None:
+        with conn:
+            while conn.recv(4096):
+                pass
+        with self.lock:
+            self.current -= 1
+
+
+def test_concurrency_bounds_hosts_in_flight_and_silent_hosts_cost_one_connect_timeout(tmp_path: Path) -> None:
+    server = SilentServer()
+    inv = write_inventory(tmp_path / "inv.yaml", [
+        {"name": f"R1-LOJA001-PDV{200 + i}", "ip": "127.0.0.1", "port": server.port, "password": "pw"}
+        for i in range(6)
+    ])
+    cfg = config(ssh={"timeout": 0.4})
+    started = time.monotonic()
+    report = asyncio.run(execute(RunRequest("test_endpoint_connection", concurrency=2, inventory_file=inv), cfg,
+                                 state_dir=tmp_path))
+    elapsed = time.monotonic() - started
+    assert [h.status for h in report.hosts] == [Status.UNREACHABLE] * 6
+    assert all("no SSH answer within 0.4s" in h.detail for h in report.hosts)
+    assert all(0.35 < h.duration_s < 1.5 for h in report.hosts)
+    assert server.peak <= 2
+    assert 1.1 < elapsed < 4  # three waves of 0.4 s
