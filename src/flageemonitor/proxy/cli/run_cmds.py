@@ -81,6 +81,11 @@ PdvIp = Annotated[list[str] | None, typer.Option("--pdv-ip", help="endpoint IP (
 HostGlob = Annotated[str | None, typer.Option("--host", help="host name glob, e.g. 'REDE1-LOJA001-*'")]
 Limit = Annotated[int | None, typer.Option("--limit", min=0, help="at most N hosts (after sorting by name)")]
 Tag = Annotated[list[str] | None, typer.Option("--tag", help="inventory tag KEY=VALUE (repeatable)")]
+AgentStatus = Annotated[int | None, typer.Option(
+    "--agent-status", min=0, max=2, help="Zabbix agent availability: 0 unknown, 1 available, 2 unavailable")]
+TriggerId = Annotated[list[str] | None, typer.Option(
+    "--trigger-id", help="Zabbix trigger id in PROBLEM state (repeatable or comma-separated)")]
+TriggerName = Annotated[str | None, typer.Option("--trigger-name", help="Zabbix trigger name in PROBLEM state")]
 Provider = Annotated[str | None, typer.Option("--provider", help="execution provider (default: config, else arius)")]
 CompatModeOpt = Annotated[str | None, typer.Option("--compat-mode", help="off | warn | enforce")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="rollout and compatibility decisions only; no action runs")]
@@ -112,6 +117,7 @@ def run(
     limit: Limit = None, tag: Tag = None, provider: Provider = None, compat_mode: CompatModeOpt = None,
     dry_run: DryRun = False, json_out: JsonOut = False, concurrency: Concurrency = None,
     timeout: Timeout = None, config: ConfigFile = None, inventory: InventoryFile = None, arg: ArgOpt = None,
+    agent_status: AgentStatus = None, trigger_id: TriggerId = None, trigger_name: TriggerName = None,
 ) -> None:
     from flageemonitor.core.hosts import HostFilter
     from flageemonitor.proxy.pipeline import RunRequest
@@ -119,7 +125,8 @@ def run(
     if compat_mode is not None and compat_mode.strip().lower() not in {"off", "warn", "enforce"}:
         raise typer.BadParameter(f"{compat_mode!r}: expected off, warn or enforce", param_hint="--compat-mode")
     filters = HostFilter(rede=rede, loja=loja, pdv=pdv, pdv_ip=_split(pdv_ip), host_glob=host, limit=limit,
-                         tags=_pairs(tag, "--tag"))
+                         tags=_pairs(tag, "--tag"), agent_status=agent_status, trigger_ids=_split(trigger_id),
+                         trigger_name=trigger_name)
     try:
         filters.loja_number  # noqa: B018 - validates --loja early
     except ValueError as exc:
@@ -136,10 +143,12 @@ def plan(
     limit: Limit = None, tag: Tag = None, provider: Provider = None, compat_mode: CompatModeOpt = None,
     json_out: JsonOut = False, concurrency: Concurrency = None, timeout: Timeout = None,
     config: ConfigFile = None, inventory: InventoryFile = None, arg: ArgOpt = None,
+    agent_status: AgentStatus = None, trigger_id: TriggerId = None, trigger_name: TriggerName = None,
 ) -> None:
     run(action, rede=rede, loja=loja, pdv=pdv, pdv_ip=pdv_ip, host=host, limit=limit, tag=tag,
         provider=provider, compat_mode=compat_mode, dry_run=True, json_out=json_out, concurrency=concurrency,
-        timeout=timeout, config=config, inventory=inventory, arg=arg)
+        timeout=timeout, config=config, inventory=inventory, arg=arg,
+        agent_status=agent_status, trigger_id=trigger_id, trigger_name=trigger_name)
 
 
 def _fail(code: int, message: str) -> int:
