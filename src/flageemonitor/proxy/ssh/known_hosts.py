@@ -81,4 +81,4 @@ class HostKeyStore:
             os.write(fd, f"{hid} {algorithm} {blob}\n".encode("ascii"))
         finally:
             os.close(fd)
-        log.info("pinned the host key of %s (%s)", hid, algorithm)
+        log.debug("pinned the host key of %s (%s)", hid, algorithm)
