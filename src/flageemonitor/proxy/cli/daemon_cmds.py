@@ -32,43 +32,27 @@ def register(app: typer.Typer) -> None:
     app.command("health", help="Exit non-zero when no valid config exists or the scheduler is stuck.")(health)
 
 
-def _int_env(name: str, default: float) -> float:
-    from flageemonitor.core import env
-
-    raw = env.get(name)
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        return default
-
-
 def daemon(
     config: ConfigOpt = None,
     inventory_file: Annotated[
         Path | None, typer.Option("--inventory-file", help="YAML file inventory for scheduled runs")
     ] = None,
 ) -> None:
-    import asyncio
+    """Exec `python -m flageemonitor.proxy.daemon` (same PID, no CLI framework in memory).
 
-    from flageemonitor.proxy import logs, settings
-    from flageemonitor.proxy.configstore import ConfigStore, source_from_env
-    from flageemonitor.proxy.daemon.clock import clock_from_env
-    from flageemonitor.proxy.daemon.runner import Daemon, DaemonOptions
+    Environment: FLAGEEMONITOR_MAX_CONCURRENT_RUNS (4), _STOP_GRACE seconds (8),
+    _HEARTBEAT_INTERVAL (5), _CONFIG_RETRY first backoff seconds (5), _LOG_FORMAT=json.
+    """
+    import os
 
-    logs.setup()
-    store = ConfigStore(settings.config_path(config))
-    # with an explicit --config the daemon runs on that file alone (pure local mode)
-    source = None if config is not None else source_from_env()
-    options = DaemonOptions(
-        state_dir=settings.state_dir(),
-        inventory_file=inventory_file,
-        max_concurrent_runs=int(_int_env("MAX_CONCURRENT_RUNS", 4)),
-        stop_grace_s=_int_env("STOP_GRACE", 8.0),
-        heartbeat_interval_s=_int_env("HEARTBEAT_INTERVAL", 5.0),
-        initial_backoff_s=_int_env("CONFIG_RETRY", 5.0),
-    )
-    d = Daemon(options, store, source, clock=clock_from_env())
-    raise typer.Exit(asyncio.run(d.run()))
+    argv = [sys.executable, "-m", "flageemonitor.proxy.daemon"]
+    if config is not None:
+        argv += ["--config", str(config)]
+    if inventory_file is not None:
+        argv += ["--inventory-file", str(inventory_file)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 - argument list, no shell
 
 
 def update_config(config: ConfigOpt = None) -> None:

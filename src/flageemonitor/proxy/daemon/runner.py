@@ -32,6 +32,7 @@ from flageemonitor.core.errors import ConfigInvalid, ConfigMissing
 from flageemonitor.core.results import RunReport
 from flageemonitor.proxy import logs, reporting
 from flageemonitor.proxy.configstore import ConfigStore, Outcome, Source
+from flageemonitor.proxy.daemon import memory
 from flageemonitor.proxy.daemon.clock import Clock
 from flageemonitor.proxy.daemon.schedule import Job, Schedule, build_schedule, next_fire, request_fields
 from flageemonitor.proxy.daemon.state import HEARTBEAT_NAME, RunHistory, write_json_atomic
@@ -159,6 +160,7 @@ class Daemon:
         self._wake.set()
 
     async def run(self) -> int:
+        memory.limit_arenas()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
@@ -293,6 +295,8 @@ class Daemon:
     def _done(self, name: str, task: asyncio.Task[None]) -> None:
         if self._running.get(name) is task:
             del self._running[name]
+        if not self._running:
+            memory.release()
         if not task.cancelled() and task.exception() is not None:
             log.error("%s: run crashed: %r", name, task.exception())
 

@@ -1,0 +1,50 @@
+"""`python -m flageemonitor.proxy.daemon [--config FILE] [--inventory-file FILE]`.
+
+`flageemonitor daemon` execs this entry point so the long-running process does not carry the
+CLI framework (Typer, Rich) in memory; see benchmarks/soak for the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from flageemonitor.core import env
+from flageemonitor.proxy import logs, settings
+from flageemonitor.proxy.configstore import ConfigStore, source_from_env
+from flageemonitor.proxy.daemon.clock import clock_from_env
+from flageemonitor.proxy.daemon.runner import Daemon, DaemonOptions
+
+
+def _num(name: str, default: float) -> float:
+    raw = env.get(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="flageemonitor daemon")
+    ap.add_argument("--config", "-c", type=Path, default=None)
+    ap.add_argument("--inventory-file", type=Path, default=None)
+    args = ap.parse_args(argv)
+    logs.setup()
+    store = ConfigStore(settings.config_path(args.config))
+    # with an explicit --config the daemon runs on that file alone (pure local mode)
+    source = None if args.config is not None else source_from_env()
+    options = DaemonOptions(
+        state_dir=settings.state_dir(),
+        inventory_file=args.inventory_file,
+        max_concurrent_runs=int(_num("MAX_CONCURRENT_RUNS", 4)),
+        stop_grace_s=_num("STOP_GRACE", 8.0),
+        heartbeat_interval_s=_num("HEARTBEAT_INTERVAL", 5.0),
+        initial_backoff_s=_num("CONFIG_RETRY", 5.0),
+    )
+    return asyncio.run(Daemon(options, store, source, clock=clock_from_env()).run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
