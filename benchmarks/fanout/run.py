@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,10 @@ def parse_ours(text: str) -> tuple[int, int, str]:
     hosts = report["hosts"]
     dead = [h["duration_s"] for h in hosts if h["status"] != "ok"]
     cached = sum(1 for h in hosts if h["facts"] and h["facts"].get("cached"))
+    reasons = Counter(h["detail"].split(": ", 1)[-1][:60] for h in hosts if h["status"] != "ok")
     return (report["summary"]["ok"], report["summary"]["failures"],
-            f"slowest failed host {max(dead, default=0):.2f}s; facts cached {cached}")
+            f"slowest failed host {max(dead, default=0):.2f}s; facts cached {cached}; "
+            f"failures: {dict(reasons.most_common(3))}")
 
 
 def parse_bare(text: str) -> tuple[int, int, str]:
