@@ -3,21 +3,20 @@ valid config byte-identical and says why in one line, with its own exit code."""
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import random
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from flageemonitor.core.config_model import parse_config_text
-from tests.daemon.conftest import CLI, cli_env, update_config, valid_config
+from tests.daemon.conftest import CLI, cli_env, fill, tmpfs, update_config, valid_config
 from tests.daemon.faultproxy import FaultProxy
+from tests.daemon.faults import FAULTS, restore
 from tests.fixtures.server import ControlPlane
 
 pytestmark = pytest.mark.slow
@@ -69,41 +68,6 @@ def test_update_config_fetches_then_answers_unchanged_with_etag_and_keeps_last_g
     assert json.loads((state / "config_bot.json").read_bytes())["PARAM_CRON_ACTIONS"] == {"status_caixa": True}
 
 
-Fault = Callable[[ControlPlane, FaultProxy], None]
-
-
-def _server_stopped(server: ControlPlane, proxy: FaultProxy) -> None:
-    proxy.pause()
-
-
-def _mode(mode: str) -> Fault:
-    def apply(server: ControlPlane, proxy: FaultProxy) -> None:
-        proxy.set(mode)
-    return apply
-
-
-def _unknown_token(server: ControlPlane, proxy: FaultProxy) -> None:
-    proxy.set("swap_token", "fm_this-token-was-never-issued")
-
-
-def _revoked_token(server: ControlPlane, proxy: FaultProxy) -> None:
-    token, token_id = server.issue_token_with_id()
-    server.revoke_token(token_id)
-    proxy.set("swap_token", token)
-
-
-FAULTS: dict[str, tuple[Fault, int, str]] = {
-    "server_stopped": (_server_stopped, 3, "cannot fetch config"),
-    "http_500": (_mode("500"), 5, "500"),
-    "http_401_unknown_token": (_unknown_token, 4, "401"),
-    "http_403_revoked_token": (_revoked_token, 4, "403"),
-    "body_cut_mid_way": (_mode("cut"), 3, "cannot fetch config"),
-    "valid_json_failing_schema": (_mode("schema"), 6, "TIMEZONE"),
-    "not_json": (_mode("not_json"), 6, "not valid JSON"),
-    "config_of_another_network": (_mode("wrong_network"), 6, "SOMEONE_ELSE"),
-}
-
-
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_update_config_keeps_last_valid_config_on_fault(
     fault: str, server: ControlPlane, proxy: FaultProxy, state: Path
@@ -120,8 +84,7 @@ def test_update_config_keeps_last_valid_config_on_fault(
     assert reason in line and "kept the current config" in line
     assert (state / "config_bot.json").read_bytes() == before
     # the fault gone, the next update installs the newer config
-    proxy.resume()
-    proxy.set("pass")
+    restore(server, proxy)
     r = update_config(env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (state / "config_bot.json").read_bytes() != before
@@ -143,31 +106,8 @@ def test_update_config_reads_api_base_legacy_twin_and_puts_token_only_in_header(
 
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs the test can fill (needs root, as on this machine)."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.fail(f"cannot mount a small tmpfs for the disk-full test: {r.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "small", "256k") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
-def fill(path: Path) -> Path:
-    """Write until ENOSPC; returns the filler file."""
-    filler = path / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError as exc:
-        assert exc.errno == errno.ENOSPC
-    finally:
-        os.close(fd)
-    return filler
 
 
 def test_update_config_keeps_last_valid_config_when_the_disk_is_full(server: ControlPlane, small_fs: Path) -> None:
