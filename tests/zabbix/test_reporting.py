@@ -56,9 +56,11 @@ def test_setup_reporting_creates_items_and_proxy_host_once(
     zabbix_server: ZabbixServer, reporting_network: dict[str, str], tmp_path: Path
 ) -> None:
     api = zabbix_server.api()
-    planned = _setup(zabbix_server, tmp_path, "--dry-run")
-    assert planned["dry_run"] and any("create template" in c for c in planned["changes"])
-    assert api.template.get(filter={"host": [keys.ENDPOINT_TEMPLATE]}) == []  # dry run changed nothing
+    planned = _setup(zabbix_server, tmp_path, "--dry-run")  # templates may exist already (other tests)
+    assert planned["dry_run"] and f"would create host '{REDE}-PROXY' linked to {keys.PROXY_TEMPLATE!r}" in planned[
+        "changes"]
+    assert any(c.startswith("would link") and "2 endpoint hosts" in c for c in planned["changes"]), planned
+    assert api.host.get(filter={"host": [f"{REDE}-PROXY"]}) == []  # dry run changed nothing
 
     done = _setup(zabbix_server, tmp_path)
     assert any("link" in c and "2 endpoint hosts" in c for c in done["changes"]), done
