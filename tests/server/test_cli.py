@@ -157,4 +157,4 @@ def test_db_upgrade_reaches_the_shipped_head(cli: Cli) -> None:
     _, out, _ = cli("db", "upgrade")
     assert "latest schema" in out
     _, out, _ = cli("db", "current")
-    assert out.strip() == "current: 0001  head: 0001"
+    assert out.strip() == "current: 0002  head: 0002"

@@ -25,7 +25,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
 
 def _fuzz(cp: ControlPlane, examples_per_operation: int) -> int:
     schema = schemathesis.openapi.from_url(cp.url + "/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert {op.label for op in operations} >= {
         "GET /health",
         "GET /api/bootstrap/health",
@@ -63,4 +63,4 @@ def test_openapi_fuzz_fast_profile_finds_no_server_error(live: ControlPlane) -> 
 
 @pytest.mark.slow
 def test_openapi_fuzz_thousand_cases_find_no_server_error(live: ControlPlane) -> None:
-    assert _fuzz(live, examples_per_operation=300) >= 1000
+    assert _fuzz(live, examples_per_operation=600) >= 1000

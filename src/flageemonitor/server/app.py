@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from flageemonitor import __version__
 from flageemonitor.server.api.errors import ApiError, api_error_handler
 from flageemonitor.server.api.routes import bootstrap, health, ingest, metrics
+from flageemonitor.server.cache import LookupCache
 from flageemonitor.server.core.config import Settings
 from flageemonitor.server.core.db import make_engine, make_sessionmaker
 from flageemonitor.server.core.logging import install_redaction
@@ -24,6 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.cache = LookupCache()
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_middleware(MetricsMiddleware)
     for module in (health, ingest, bootstrap, metrics):

@@ -6,7 +6,6 @@ import difflib
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +23,7 @@ from flageemonitor.server.models import (
     Client,
     ConfigVersion,
     Network,
+    ServerState,
     Token,
     TokenNetwork,
     utcnow,
@@ -45,6 +45,28 @@ def list_audit(s: Session, limit: int = 50, target: str | None = None) -> list[A
     if target:
         q = q.where(AuditEntry.target == target)
     return list(s.scalars(q))
+
+
+# --- the change generation (see models.ServerState)
+
+
+def bump_generation(s: Session) -> None:
+    stmt = update(ServerState).where(ServerState.id == 1).values(generation=ServerState.generation + 1)
+    if s.execute(stmt).rowcount == 0:  # type: ignore[attr-defined]
+        s.add(ServerState(id=1, generation=1))
+        s.flush()
+
+
+def request_state(s: Session, address: str, now: float, window: int) -> tuple[int, int]:
+    """(failed authentications of `address` in this window, change generation) in one round trip."""
+    failures = (
+        select(AuthFailure.count)
+        .where(AuthFailure.address == address, AuthFailure.bucket == _bucket(now, window))
+        .scalar_subquery()
+    )
+    generation = select(ServerState.generation).where(ServerState.id == 1).scalar_subquery()
+    row = s.execute(select(failures, generation)).one()
+    return int(row[0] or 0), int(row[1] or 0)
 
 
 # --- clients and networks
@@ -118,6 +140,7 @@ def add_network(
     s.add(net)
     s.flush()
     audit(s, actor, "network.add", f"network:{code}", f"client={client.name}")
+    bump_generation(s)
     return net
 
 
@@ -128,6 +151,14 @@ def get_network(s: Session, code: str) -> Network:
             f"unknown network {code!r} (create it with: flageemonitor-server network add --client NAME {code})"
         )
     return net
+
+
+def find_network(s: Session, code: str) -> Network | None:
+    return s.scalar(select(Network).where(Network.code == code))
+
+
+def client_networks(s: Session, client_id: int) -> list[Network]:
+    return list(s.scalars(select(Network).where(Network.client_id == client_id).order_by(Network.code)))
 
 
 def list_networks(s: Session, client_name: str | None = None) -> list[Network]:
@@ -176,6 +207,7 @@ def issue_token(
         s.add(TokenNetwork(token_id=token.id, network_id=net.id))
     s.flush()
     s.refresh(token)
+    bump_generation(s)
     audit(
         s,
         actor,
@@ -193,6 +225,7 @@ def revoke_token(s: Session, token_id: int, actor: str) -> Token:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         audit(s, actor, "token.revoke", f"token:{token_id}")
+    bump_generation(s)
     return token
 
 
@@ -223,7 +256,10 @@ def find_token(s: Session, presented: str) -> Token | None:
     """The token whose hash matches, or None. Malformed tokens never reach the database."""
     if not security.well_formed(presented):
         return None
-    digest = security.hash_token(presented)
+    return find_token_by_hash(s, security.hash_token(presented))
+
+
+def find_token_by_hash(s: Session, digest: str) -> Token | None:
     token = s.scalar(
         select(Token).where(Token.token_hash == digest).options(selectinload(Token.networks))
     )
@@ -232,25 +268,13 @@ def find_token(s: Session, presented: str) -> Token | None:
     return token
 
 
-def touch_token(s: Session, token: Token, now: datetime, every_seconds: int = 60) -> None:
-    """Record last use, at most once a minute so reads stay reads."""
-    last = token.last_used_at
-    if last is not None and last.tzinfo is None:
-        last = last.replace(tzinfo=now.tzinfo)
-    if last is None or (now - last).total_seconds() >= every_seconds:
-        s.execute(update(Token).where(Token.id == token.id).values(last_used_at=now))
-        s.commit()
+def touch_token(s: Session, token_id: int, now: datetime) -> None:
+    """Record the last use (callers do it at most once a minute per token, so reads stay reads)."""
+    s.execute(update(Token).where(Token.id == token_id).values(last_used_at=now))
+    s.commit()
 
 
 # --- configs
-
-
-@dataclass(frozen=True)
-class ConfigView:
-    network: str
-    version: int
-    body: str
-    etag: str
 
 
 def render_body(code: str, version: int, data: dict[str, Any]) -> str:
@@ -286,6 +310,7 @@ def set_config(s: Session, code: str, data: Any, actor: str, comment: str | None
     s.add(row)
     s.flush()
     audit(s, actor, "config.set", f"network:{code}", f"version={version}" + (f" comment={comment}" if comment else ""))
+    bump_generation(s)
     return row
 
 

@@ -116,3 +116,16 @@ class AuthFailure(Base):
     address: Mapped[str] = mapped_column(String(64), primary_key=True)
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ServerState(Base):
+    """One row: `generation` grows with every change that affects authorization or what is served.
+
+    Workers cache token and config lookups under the generation they were read at and check it
+    (one indexed read) on every request, so a revocation or a new config is seen at once by all.
+    """
+
+    __tablename__ = "server_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)

@@ -11,15 +11,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(url: str) -> Engine:
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    # room for every request thread (the threadpool has 40): a request never waits for a connection
+    kwargs: dict[str, Any] = {"pool_size": 10, "max_overflow": 40, "pool_timeout": 10}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
     elif url.startswith("postgresql"):
+        kwargs["pool_pre_ping"] = True  # a restarted database leaves dead connections in the pool
         # a stopped database must fail health checks fast, not hang them
         kwargs["connect_args"] = {"connect_timeout": 3}
-        kwargs["pool_size"] = 10
-        kwargs["max_overflow"] = 10
-        kwargs["pool_timeout"] = 5
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
 

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from flageemonitor.server import bootstrap
-from flageemonitor.server.api.deps import Authorized, SettingsDep, require
+from flageemonitor.server.api.deps import Authorized, CredentialsDep, run_authorized
 from flageemonitor.server.api.errors import AUTH_RESPONSES
 from flageemonitor.server.core.config import Settings
 
 router = APIRouter(prefix="/api/bootstrap", tags=["bootstrap"])
 
-AuthDep = Annotated[Authorized, Depends(require("bootstrap:read"))]
 
-
-def installer_values(auth: Authorized, settings: Settings, request: Request) -> dict[str, str]:
-    server_url = settings.public_url or str(request.base_url).rstrip("/")
+def installer_values(net_code: str, auth: Authorized, settings: Settings, server_url: str) -> dict[str, str]:
     net = auth.network
     return {
         "DEFAULT_SERVER_URL": server_url,
         "DEFAULT_API_BASE": server_url + "/api/ingest",
-        "DEFAULT_REDE": net.code,
+        "DEFAULT_REDE": net_code,
         "DEFAULT_IMAGE": net.image or settings.default_image,
         "DEFAULT_RUNTIME_NAME": net.runtime_name or settings.default_runtime_name,
         "DEFAULT_CONTAINER_ROOT": net.container_root or settings.default_container_root,
@@ -33,7 +28,15 @@ def installer_values(auth: Authorized, settings: Settings, request: Request) -> 
     }
 
 
-def _respond(rendered: bootstrap.Rendered) -> Response:
+async def _installer(request: Request, creds: CredentialsDep, windows: bool) -> Response:
+    settings: Settings = request.app.state.settings
+    server_url = settings.public_url or str(request.base_url).rstrip("/")
+
+    def values(_session: object, auth: Authorized) -> dict[str, str]:
+        return installer_values(auth.network.code, auth, settings, server_url)
+
+    rendered_values = await run_authorized(request, creds, "bootstrap:read", values)
+    rendered = (bootstrap.render_windows if windows else bootstrap.render_linux)(rendered_values)
     return Response(
         rendered.body.encode("utf-8"),
         media_type=rendered.media_type,
@@ -46,8 +49,8 @@ def _respond(rendered: bootstrap.Rendered) -> Response:
     response_class=Response,
     responses={**AUTH_RESPONSES, 200: {"content": {"text/x-shellscript": {"schema": {"type": "string"}}}}},
 )
-def install_sh(auth: AuthDep, settings: SettingsDep, request: Request) -> Response:
-    return _respond(bootstrap.render_linux(installer_values(auth, settings, request)))
+async def install_sh(request: Request, creds: CredentialsDep) -> Response:
+    return await _installer(request, creds, windows=False)
 
 
 @router.get(
@@ -55,5 +58,5 @@ def install_sh(auth: AuthDep, settings: SettingsDep, request: Request) -> Respon
     response_class=Response,
     responses={**AUTH_RESPONSES, 200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-def install_ps1(auth: AuthDep, settings: SettingsDep, request: Request) -> Response:
-    return _respond(bootstrap.render_windows(installer_values(auth, settings, request)))
+async def install_ps1(request: Request, creds: CredentialsDep) -> Response:
+    return await _installer(request, creds, windows=True)

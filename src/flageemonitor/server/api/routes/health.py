@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
 from flageemonitor import __version__
 
@@ -20,10 +21,14 @@ class Health(BaseModel):
     database: Literal["ok", "unreachable"]
 
 
-def _check(request: Request) -> JSONResponse:
+def _ping(engine: Any) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+async def _check(request: Request) -> JSONResponse:
     try:
-        with request.app.state.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        await run_in_threadpool(_ping, request.app.state.engine)
     except Exception:  # any driver error means the same thing to a probe
         body = Health(status="unavailable", version=__version__, database="unreachable")
         return JSONResponse(body.model_dump(), status_code=503)
@@ -34,10 +39,10 @@ _RESPONSES: dict[int | str, dict[str, object]] = {503: {"model": Health, "descri
 
 
 @router.get("/health", response_model=Health, responses=_RESPONSES)
-def health(request: Request) -> JSONResponse:
-    return _check(request)
+async def health(request: Request) -> JSONResponse:
+    return await _check(request)
 
 
 @router.get("/api/bootstrap/health", response_model=Health, responses=_RESPONSES)
-def bootstrap_health(request: Request) -> JSONResponse:
-    return _check(request)
+async def bootstrap_health(request: Request) -> JSONResponse:
+    return await _check(request)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Header, Request, Response
+from sqlalchemy.orm import Session
 
 from flageemonitor.server import crud
-from flageemonitor.server.api.deps import Authorized, SessionDep, require
+from flageemonitor.server.api.deps import Authorized, CredentialsDep, run_authorized
 from flageemonitor.server.api.errors import AUTH_RESPONSES, ApiError
+from flageemonitor.server.cache import ConfigView, LookupCache
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])
 
@@ -23,6 +25,24 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
+def _current(cache: LookupCache, session: Session, auth: Authorized) -> ConfigView:
+    cached = cache.get("config", auth.network.id)
+    if isinstance(cached, ConfigView):
+        return cached
+    row = crud.latest_config(session, auth.network.id)
+    code = auth.network.code
+    if row is None:
+        raise ApiError(
+            404,
+            "config_missing",
+            f"network {code!r} has no config yet; the operator must run "
+            f"'flageemonitor-server config set --network {code} FILE'",
+        )
+    view = ConfigView(network=code, version=row.version, body=row.body.encode("utf-8"), etag=row.etag)
+    cache.put(auth.generation, "config", auth.network.id, view)
+    return view
+
+
 @router.get(
     "/bot/config",
     responses={
@@ -32,17 +52,14 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     },
     response_class=Response,
 )
-def bot_config(
-    auth: Annotated[Authorized, Depends(require("config:read"))],
-    session: SessionDep,
+async def bot_config(
+    request: Request,
+    creds: CredentialsDep,
     if_none_match: Annotated[str | None, Header()] = None,
-) -> Any:
-    row = crud.latest_config(session, auth.network.id)
-    if row is None:
-        code = auth.network.code
-        raise ApiError(404, "config_missing", f"network {code!r} has no config yet; the operator must run "
-                       f"'flageemonitor-server config set --network {code} FILE'")
-    headers = {"ETag": row.etag, "Cache-Control": "no-cache", "X-Config-Version": str(row.version)}
-    if _matches(if_none_match, row.etag):
+) -> Response:
+    cache: LookupCache = request.app.state.cache
+    view = await run_authorized(request, creds, "config:read", lambda s, auth: _current(cache, s, auth))
+    headers = {"ETag": view.etag, "Cache-Control": "no-cache", "X-Config-Version": str(view.version)}
+    if _matches(if_none_match, view.etag):
         return Response(status_code=304, headers=headers)
-    return Response(row.body.encode("utf-8"), media_type="application/json", headers=headers)
+    return Response(view.body, media_type="application/json", headers=headers)

@@ -1,0 +1,193 @@
+"""Benchmark: the control plane's `GET /api/ingest/bot/config` against nginx serving the same JSON.
+
+One command (`uv run python benchmarks/server/run.py`): seeds a SQLite database, starts the real
+server (uvicorn, 2 workers) and a private nginx (own prefix and config, not the system one) on
+free loopback ports, runs `wrk` against each, prints requests/s and p99 and the ratios, and
+stops everything it started. Goal: >= 25% of nginx's throughput, p99 <= 3x nginx's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from flageemonitor.server import crud, migrate
+from flageemonitor.server.core.db import make_engine, make_sessionmaker, session_scope
+
+CONFIG = {
+    "PARAM_PROVIDER": "arius",
+    "TIMEZONE": "America/Sao_Paulo",
+    "PARAM_INVENTORY": "zabbix",
+    "PARAM_ZABBIX_SERVER": "monitor.example.com",
+    "PARAM_CRON_ACTIONS": {"diagnose_env": "*/30 * * * *", "pdv_install": True},
+    "PARAM_IP_CONCENTRADORES": [f"10.0.{i}.10" for i in range(20)],
+    "max_threads": 50,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p99_ms: float
+    non2xx: int
+
+
+def _ms(value: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if not m:
+        raise ValueError(value)
+    n, unit = float(m.group(1)), m.group(2)
+    return {"us": n / 1000, "ms": n, "s": n * 1000, "m": n * 60000}[unit]
+
+
+def wrk(name: str, url: str, headers: dict[str, str], duration: int, connections: int, threads: int) -> Result:
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s"]
+    for key, value in headers.items():
+        cmd += ["-H", f"{key}: {value}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True, timeout=duration + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return Result(name, rps, p99, int(bad.group(1)) if bad else 0)
+
+
+def seed(db_url: str) -> str:
+    engine = make_engine(db_url)
+    migrate.upgrade(engine)
+    with session_scope(make_sessionmaker(engine)) as s:
+        crud.add_client(s, "bench", "bench")
+        crud.add_network(s, "bench", "BENCH", "bench")
+        crud.set_config(s, "BENCH", CONFIG, "bench")
+        token, _ = crud.issue_token(s, "bench", "bench", networks=["BENCH"])
+    engine.dispose()
+    return token
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+NGINX_CONF = """
+worker_processes {workers};
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp; proxy_temp_path {prefix}/tmp; fastcgi_temp_path {prefix}/tmp;
+    uwsgi_temp_path {prefix}/tmp; scgi_temp_path {prefix}/tmp;
+    server {{
+        listen 127.0.0.1:{port};
+        location = /api/ingest/bot/config {{
+            default_type application/json;
+            alias {prefix}/config.json;
+        }}
+    }}
+}}
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers and nginx workers")
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} not found (Debian packages: wrk, nginx-light)")
+
+    work = Path(tempfile.mkdtemp(prefix="flageemonitor-bench-"))
+    os.chmod(work, 0o755)  # nginx workers run as an unprivileged user and read config.json
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        db_url = f"sqlite:///{work / 'bench.db'}"
+        token = seed(db_url)
+        port = free_port()
+        env = {**os.environ, "FLAGEEMONITOR_DATABASE_URL": db_url, "FLAGEEMONITOR_AUTH_FAILURE_LIMIT": "1000000"}
+        server_log = (work / "server.log").open("wb")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "flageemonitor.server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(args.workers), "--log-level", "warning"],
+            env=env, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True,
+        ))
+        base = f"http://127.0.0.1:{port}"
+        wait_http(base + "/health")
+        first = httpx.get(base + "/api/ingest/bot/config", headers={"X-Bot-Token": token})
+        first.raise_for_status()
+        etag = first.headers["etag"]
+        (work / "config.json").write_bytes(first.content)
+        (work / "tmp").mkdir()
+
+        nginx_port = free_port()
+        conf = work / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(workers=args.workers, prefix=work, port=nginx_port))
+        procs.append(subprocess.Popen(
+            ["nginx", "-p", str(work), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        ))
+        nginx_url = f"http://127.0.0.1:{nginx_port}/api/ingest/bot/config"
+        wait_http(nginx_url)
+        nginx_etag = httpx.get(nginx_url).headers["etag"]
+        assert httpx.get(nginx_url).content == first.content
+
+        run = {"duration": args.duration, "connections": args.connections, "threads": args.threads}
+        url = base + "/api/ingest/bot/config"
+        results = [
+            wrk("nginx static 200", nginx_url, {}, **run),
+            wrk("nginx static 304", nginx_url, {"If-None-Match": nginx_etag}, **run),
+            wrk("server 200", url, {"X-Bot-Token": token}, **run),
+            wrk("server 304", url, {"X-Bot-Token": token, "If-None-Match": etag}, **run),
+        ]
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=20)
+        shutil.rmtree(work, ignore_errors=True)
+
+    ref = {r.name: r for r in results}
+    print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.workers} workers each, "
+          f"{os.cpu_count()} CPUs, body {len(first.content)} bytes")
+    print(f"{'target':<18} {'req/s':>10} {'p99 ms':>9} {'non-2xx/3xx':>12} {'vs nginx req/s':>15} {'vs nginx p99':>13}")
+    for r in results:
+        base_r = ref["nginx static 304"] if r.name.endswith("304") else ref["nginx static 200"]
+        print(f"{r.name:<18} {r.rps:>10.0f} {r.p99_ms:>9.2f} {r.non2xx:>12} "
+              f"{r.rps / base_r.rps:>14.1%} {r.p99_ms / base_r.p99_ms:>12.1f}x")
+    for path in ("200", "304"):
+        s, n = ref[f"server {path}"], ref[f"nginx static {path}"]
+        ok = s.rps >= 0.25 * n.rps and s.p99_ms <= 3 * n.p99_ms
+        print(f"goal for {path} (>= 25% of nginx req/s and p99 <= 3x nginx): {'met' if ok else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
