@@ -142,7 +142,9 @@ def test_slackware_needs_the_legacy_algorithms(fleet_run: FleetRun) -> None:
     hosts = result.hosts()
     assert hosts["FLEET-LOJA001-PDV201"]["status"] == "ok"
     assert hosts["FLEET-LOJA001-PDV204"]["status"] == "unreachable"
-    assert "negotiation failed" in hosts["FLEET-LOJA001-PDV204"]["detail"]
+    # who notices first that no algorithm is common decides which of the two is reported
+    detail = hosts["FLEET-LOJA001-PDV204"]["detail"]
+    assert "negotiation failed" in detail or "connection closed by the endpoint" in detail
 
 
 def test_privilege_check_as_root_needs_no_sudo(fleet_run: FleetRun) -> None:

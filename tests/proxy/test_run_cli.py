@@ -109,3 +109,11 @@ def test_table_output_without_json(env: Path) -> None:
                           "--inventory", str(inventory(env / "inv.yaml")))
     assert code == 1
     assert "unreachable" in out and "summary:" in out
+
+
+def test_diagnose_env_reports_proxy_checks_even_without_a_config(env: Path) -> None:
+    code, out, err = invoke("run", "diagnose_env", "--json", "--config", str(env / "absent.json"))
+    assert code == 3 and "config missing" in err
+    checks = {c["name"]: c for c in json.loads(out)["local"]["checks"]}
+    assert checks["config"]["ok"] is False and "absent.json" in checks["config"]["detail"]
+    assert checks["state_dir"]["ok"] is True

@@ -301,9 +301,12 @@ def default_opener(config: BotConfig, state_dir: Path, command_timeout: float) -
 
 async def execute(request: RunRequest, config: BotConfig, *, state_dir: Path,
                   progress: Callable[[HostResult], None] | None = None,
-                  opener: SessionOpener | None = None) -> RunReport:
+                  opener: SessionOpener | None = None,
+                  on_selected: Callable[[int], None] | None = None) -> RunReport:
     """Run `request`. Raises UnknownAction / UnknownProvider / ActionNotImplemented /
-    InventoryError before any host is contacted; host errors become per-host statuses."""
+    InventoryError before any host is contacted; host errors become per-host statuses.
+    `progress` is called with each host's result as it completes, `on_selected` once with the
+    number of hosts selected; `opener` replaces the SSH transport."""
     started = time.monotonic()
     resolved = resolve_action(request, config)
     spec = resolved.spec
@@ -315,6 +318,8 @@ async def execute(request: RunRequest, config: BotConfig, *, state_dir: Path,
                        provider=resolved.resolution.provider, action_version=resolved.impl.version,
                        dry_run=request.dry_run, started_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
+    if request.inventory_file is not None:
+        ctx.args.setdefault("inventory_file", str(request.inventory_file))
     if spec.kind is ActionKind.LOCAL:
         await _run_local(resolved, request, config, ctx, report)
     else:
@@ -331,6 +336,8 @@ async def execute(request: RunRequest, config: BotConfig, *, state_dir: Path,
             report.local = {"ok": outcome.ok, "detail": outcome.detail, **outcome.data}
             report.local_failed = not outcome.ok
         log.info("%s (%s): %d host(s) selected", spec.name, report.provider, len(hosts))
+        if on_selected is not None:
+            on_selected(len(hosts))
         if hosts:
             run = RunContext(
                 resolved=resolved, provider=report.provider,

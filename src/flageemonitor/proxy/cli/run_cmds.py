@@ -172,17 +172,19 @@ def run_request(request: Any, config_file: Path | None, json_out: bool) -> int:
     try:
         config = settings.load_config(config_file)
     except ConfigMissing as exc:
+        _diagnose_without_config(request, f"missing: {exc}", json_out)
         return _fail(EXIT_CONFIG, f"config missing: {exc}")
     except ConfigInvalid as exc:
-        return _fail(EXIT_CONFIG, f"config invalid ({settings.config_path(config_file)}): {exc}")
+        where = settings.config_path(config_file)
+        _diagnose_without_config(request, f"invalid ({where}): {exc}", json_out)
+        return _fail(EXIT_CONFIG, f"config invalid ({where}): {exc}")
     logs.add_config_secrets(config.raw())
     state_dir = settings.state_dir()
-    if request.inventory_file is not None:
-        request.args.setdefault("inventory_file", str(request.inventory_file))
     progress = _Progress(enabled=not json_out)
     try:
         with progress:
-            report = asyncio.run(execute(request, config, state_dir=state_dir, progress=progress.advance))
+            report = asyncio.run(execute(request, config, state_dir=state_dir, progress=progress.advance,
+                                         on_selected=progress.set_total))
     except (UnknownAction, UnknownProvider, ActionNotImplemented) as exc:
         return _fail(EXIT_USAGE, str(exc))
     except InventoryError as exc:
@@ -193,6 +195,31 @@ def run_request(request: Any, config_file: Path | None, json_out: bool) -> int:
         _print_table(report)
     reporting.publish(report, config)
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _diagnose_without_config(request: Any, problem: str, json_out: bool) -> None:
+    """`diagnose_env` still reports the proxy checks it can make when the config is unusable."""
+    from flageemonitor.core.catalog import load_catalog
+    from flageemonitor.core.errors import FlageeError
+    from flageemonitor.proxy import settings
+
+    try:
+        if load_catalog().resolve(request.action, request.provider).canonical != "diagnose_env":
+            return
+    except FlageeError:
+        return
+    from flageemonitor.proxy.actions import diagnose_env as diag
+
+    checks = [diag.Check("config", False, problem), diag.check_control_plane(),
+              diag.check_state_dir(settings.state_dir()), diag.check_timezone(None)]
+    outcome = diag.summarise(checks)
+    if json_out:
+        typer.echo(json.dumps({"action": {"requested": request.action, "canonical": "diagnose_env"},
+                               "local": {"ok": outcome.ok, "detail": outcome.detail, **outcome.data}}, indent=2))
+        return
+    for check in checks:
+        mark = "skip" if check.skipped else ("ok" if check.ok else "FAIL")
+        typer.echo(f"  {mark:4}  {check.name}: {check.detail}")
 
 
 class _Progress:
@@ -216,6 +243,10 @@ class _Progress:
             self._task = self._bar.add_task("hosts", total=None)
         return self
 
+    def set_total(self, total: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, total=total)
+
     def advance(self, result: Any) -> None:
         if self._bar is not None:
             self._bar.advance(self._task)
@@ -233,6 +264,8 @@ def _print_table(report: Any) -> None:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
     data = report.to_dict()
     title = f"{data['action']['canonical']} ({data['action']['provider']})" + (" - dry run" if report.dry_run else "")
     if report.local is not None:
