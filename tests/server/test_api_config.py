@@ -160,3 +160,22 @@ def test_successful_use_records_last_used_time(api: Api) -> None:
     assert api.client.get(CONFIG, headers=api.headers()).status_code == 200
     with api.plane.session() as s:
         assert crud.list_tokens(s, api.plane.client)[0].last_used_at is not None
+
+
+def test_revocation_and_scope_changes_apply_to_an_already_cached_token(api: Api) -> None:
+    token, token_id = api.plane.issue_token_with_id()
+    for _ in range(3):  # warm the worker's lookup cache
+        assert api.client.get(CONFIG, headers=api.headers(token)).status_code == 200
+    api.plane.revoke_token(token_id)
+    assert api.client.get(CONFIG, headers=api.headers(token)).status_code == 403
+    assert api.client.get(CONFIG, headers=api.headers()).status_code == 200
+
+
+def test_new_network_for_a_client_wide_token_is_seen_after_caching(api: Api) -> None:
+    wide = api.plane.issue_token(network=None)
+    assert api.client.get(CONFIG, headers=api.headers(wide)).status_code == 200
+    with api.plane.session() as s:
+        crud.add_network(s, api.plane.client, "LATER", "test")
+    api.plane.set_config({}, network="LATER")
+    assert api.client.get(CONFIG, headers=api.headers(wide)).status_code == 400
+    assert api.client.get(CONFIG, params={"rede": "LATER"}, headers=api.headers(wide)).json()["PARAM_REDE"] == "LATER"

@@ -32,7 +32,19 @@ def test_token_never_appears_in_server_logs(control_plane: ControlPlane) -> None
     for secret in (cp.token, other, unknown):
         assert secret not in logs
         assert secret[4:] not in logs
-    assert "fmt_[redacted]" in logs
+    assert "GET /api/ingest/bot/config?token=fmt_[redacted] HTTP/1.1\" 401" in logs
+    assert "Logging error" not in logs  # redaction keeps the records formattable
+
+
+def test_redaction_filter_keeps_formatter_arguments_intact() -> None:
+    import logging
+
+    from flageemonitor.server.core.logging import RedactTokens
+
+    token = "fmt_" + "r" * 43
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "%s - %s %d", ("1.2.3.4", f"/p?t={token}", 401), None)
+    assert RedactTokens().filter(record)
+    assert record.getMessage() == "1.2.3.4 - /p?t=fmt_[redacted] 401"
 
 
 def test_demo_serve_gives_a_working_server_from_one_command(tmp_path: Path) -> None:

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flageemonitor.server.core.security import redact
 
 
+def _clean(value: Any) -> Any:
+    return redact(value) if isinstance(value, str) else value
+
+
 class RedactTokens(logging.Filter):
+    """Redact the message and each argument in place, keeping the argument shape that
+    formatters such as uvicorn's access formatter unpack."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string must not drop the record
-            message = str(record.msg)
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg = cleaned
-            record.args = None
+        record.msg = _clean(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_clean(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _clean(v) for k, v in record.args.items()}
         return True
 
 
 def install_redaction() -> None:
-    """Attach the filter to every handler of the root and uvicorn loggers (idempotent)."""
+    """Attach the filter to the root, uvicorn and project loggers and their handlers (idempotent)."""
     names = ["", "uvicorn", "uvicorn.access", "uvicorn.error", "flageemonitor"]
     for name in names:
         logger = logging.getLogger(name)
