@@ -136,6 +136,18 @@ def test_changed_host_key_is_refused_with_a_repin_hint(fleet_run: FleetRun) -> N
     assert fleet_run.fleet.commands("ubuntu2204") == []  # refused before authenticating
 
 
+def test_strict_policy_refuses_unpinned_hosts_and_insecure_pins_nothing(fleet_run: FleetRun) -> None:
+    fleet_run.write_config(ssh={"timeout": 5, "host_key_policy": "strict"})
+    strict = fleet_run("run", "test_endpoint_connection", "--json", "--host", "FLEET-LOJA001-PDV201")
+    host = strict.hosts()["FLEET-LOJA001-PDV201"]
+    assert strict.returncode == 1 and host["status"] == "failed"
+    assert "not pinned" in host["detail"] and "strict" in host["detail"]
+    fleet_run.write_config(ssh={"timeout": 5, "host_key_policy": "insecure"})
+    insecure = fleet_run("run", "test_endpoint_connection", "--json", "--host", "FLEET-LOJA001-PDV201")
+    assert insecure.returncode == 0
+    assert not (fleet_run.state_dir / "known_hosts").exists()
+
+
 def test_slackware_needs_the_legacy_algorithms(fleet_run: FleetRun) -> None:
     fleet_run.write_config(ssh={"timeout": 5, "legacy_algorithms": False})
     result = fleet_run("run", "test_endpoint_connection", "--json", "--host", "FLEET-LOJA001-PDV20[14]")
