@@ -129,6 +129,7 @@ def _migrate(url: str) -> None:
 
 
 def run_server(url: str, host: str, port: int, workers: int, log_level: str) -> None:
+    import shutil
     import tempfile
 
     import uvicorn
@@ -136,20 +137,26 @@ def run_server(url: str, host: str, port: int, workers: int, log_level: str) -> 
     from flageemonitor.server.core.logging import install_redaction
 
     os.environ["FLAGEEMONITOR_DATABASE_URL"] = url
+    metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # metrics from every worker are summed through files in this directory
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="flageemonitor-metrics-")
+        metrics_dir = tempfile.mkdtemp(prefix="flageemonitor-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     install_redaction()
-    uvicorn.run(
-        "flageemonitor.server.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        proxy_headers=False,
-        server_header=False,
-    )
+    try:
+        uvicorn.run(
+            "flageemonitor.server.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            proxy_headers=False,
+            server_header=False,
+        )
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @db_app.command("upgrade")
