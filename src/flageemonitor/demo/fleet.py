@@ -442,9 +442,42 @@ class Fleet:
             (self.chroot(endpoint.persona) / "var" / "log" / "commands").unlink(missing_ok=True)
 
 
+FLEET_PREFIXES = ("flageemonitor-fleet-", "flageemonitor-bench-")
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel start time of `pid` (with the pid, it identifies a process across pid reuse)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 def _new_base(prefix: str) -> Path:
     Path("/run").mkdir(exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir="/run"))  # 0700: holds the client key and hashes
+    reap_orphans()
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/run"))  # 0700: holds the client key and hashes
+    (base / "owner").write_text(f"{os.getpid()} {_start_time(os.getpid())}\n")
+    return base
+
+
+def reap_orphans() -> list[Path]:
+    """Stop fleets whose owning process died without stopping them (a killed test run), by the
+    PIDs those fleets recorded. Fleets started from the command line (`up`) have no owner
+    process and are left alone, as are fleets whose owner still runs."""
+    reaped = []
+    for prefix in FLEET_PREFIXES:
+        for directory in Path("/run").glob(prefix + "*"):
+            try:
+                pid_text, start = (directory / "owner").read_text().split()
+            except (OSError, ValueError):
+                continue
+            if pid_text == "manual" or _start_time(int(pid_text)) == start:
+                continue
+            stop_dir(directory)
+            reaped.append(directory)
+    return reaped
 
 
 def _password_hash(password: str) -> str:
@@ -641,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     except FleetError as exc:
         print(f"fleet: {exc}", file=sys.stderr)
         return 1
+    (fleet.base / "owner").write_text("manual -\n")  # outlives this command; `down` stops it
     print(json.dumps(_describe(fleet), indent=2))
     print(f"stop with: python -m flageemonitor.demo.fleet down {fleet.base}", file=sys.stderr)
     return 0

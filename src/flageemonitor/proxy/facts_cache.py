@@ -36,6 +36,7 @@ class FactsCache:
         self.directory = directory
         self.ttl = ttl
         self.clock = clock
+        self._dir_ready = False
 
     def path(self, host: Host) -> Path:
         return self.directory / entry_name(host)
@@ -68,7 +69,9 @@ class FactsCache:
         target = self.path(host)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            if not self._dir_ready:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._dir_ready = True
             tmp.write_text(json.dumps(doc), encoding="utf-8")
             os.replace(tmp, target)
         except OSError as exc:
