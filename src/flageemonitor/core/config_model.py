@@ -210,6 +210,7 @@ class BotConfig(BaseModel):
     DB_USER: str | None = None
     DB_PASS: str | None = None
     DB_NAME: str = "controle"
+    DB_PORT: int = Field(3306, ge=1, le=65535, description="MySQL port of the concentrators (register_endpoints)")
     DB_PG_USER: str | None = None
     DB_PG_PASS: str | None = None
     DB_PG_DB: str | None = None

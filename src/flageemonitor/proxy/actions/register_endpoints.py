@@ -2,7 +2,9 @@
 endpoint list with the network's Zabbix hosts.
 
 Options (`--arg KEY=VALUE`):
-  endpoints=FILE        the endpoint list, YAML or CSV (required: see `read_endpoints_file`)
+  endpoints=FILE        the endpoint list, YAML or CSV (see `read_endpoints_file`); without it the
+                        list is read from the store databases (`read_store_database`)
+  loja=LOJA001          only this store's endpoints
   autoregister=1        create missing hosts (and the network's host group when absent)
   fix_divergent=1       rename hosts whose IP is known under another name, fix divergent IPs
 
@@ -13,8 +15,8 @@ Unlike the original, a host is never created when its name exists anywhere in Za
 belongs to another host, the proxy is assigned in the form the server version wants (and read
 back, since Zabbix 7 silently ignores the 6.0 field), and dry-run changes nothing.
 
-The store-database source (`pf_pdv` on the concentrators' MySQL) is not implemented in this
-version: give the list as a file.
+Reconciliation is scoped to the listed endpoints' stores when `loja` is given: hosts of other
+stores are then not reported as zabbix-only.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import yaml
 from flageemonitor.core.config_model import BotConfig
 from flageemonitor.core.env import truthy
 from flageemonitor.core.errors import ActionFailed, InventoryError
-from flageemonitor.core.hosts import ENDPOINT_TYPES, Host, technical_name
+from flageemonitor.core.hosts import ENDPOINT_TYPES, Host, parse_host_name, technical_name
 from flageemonitor.proxy.actions import register
 from flageemonitor.proxy.actions.base import ActionContext, ActionOutcome, LocalAction
 from flageemonitor.proxy.inventory.zabbix import endpoint_type_of, find_group_id, host_group_name
@@ -149,17 +151,64 @@ def read_endpoints_file(path: Path) -> list[Endpoint]:
     return out
 
 
-def read_store_database(config: BotConfig) -> list[Endpoint]:
-    """The endpoint list from the concentrators' `pf_pdv` table: not in this version."""
-    raise InventoryError(
-        "reading the endpoint list from the store database is not implemented in this version; "
-        "export it and pass --arg endpoints=FILE (YAML or CSV)"
-    )
+MIN_PDV_CODE = 200  # pf_pdv rows below this code are not checkouts
+STORE_QUERY = "SELECT sat_fabricante, nroloja, codigo, ip FROM pf_pdv WHERE codigo >= %s"
+
+
+def concentrators(config: BotConfig) -> list[tuple[str, str | None]]:
+    """(address, loja) of each store database: `CONCENTRADORES` wins over `PARAM_IP_CONCENTRADORES`."""
+    if config.CONCENTRADORES:
+        return [(c.ip.strip(), str(c.loja) if c.loja is not None else None) for c in config.CONCENTRADORES]
+    return [(ip.strip(), None) for ip in config.PARAM_IP_CONCENTRADORES if ip.strip()]
+
+
+def read_store_database(config: BotConfig, loja: int | None = None, *, timeout: float = 20) -> list[Endpoint]:
+    """The endpoint list from the `pf_pdv` table of every concentrator (MySQL/MariaDB:
+    `DB_USER`, `DB_PASS`, `DB_NAME`, `DB_PORT`). One unreadable concentrator fails the whole read:
+    reconciling without its rows would report all its endpoints as zabbix-only."""
+    import pymysql
+
+    sources = concentrators(config)
+    if not sources:
+        raise InventoryError(
+            "no endpoint list: pass --arg endpoints=FILE (YAML or CSV) or configure the store databases "
+            "(CONCENTRADORES or PARAM_IP_CONCENTRADORES with DB_USER/DB_PASS)"
+        )
+    if not config.DB_USER:
+        raise InventoryError("DB_USER is not set: the store databases cannot be read")
+    out: list[Endpoint] = []
+    for address, _store in sources:
+        query, params = STORE_QUERY, [MIN_PDV_CODE]
+        if loja is not None:
+            query += " AND nroloja = %s"
+            params.append(loja)
+        try:
+            conn = pymysql.connect(host=address, port=config.DB_PORT, user=config.DB_USER,
+                                   password=config.DB_PASS or "", database=config.DB_NAME,
+                                   connect_timeout=int(timeout), read_timeout=int(timeout),
+                                   cursorclass=pymysql.cursors.DictCursor)
+            with conn, conn.cursor() as cur:
+                cur.execute(query, params)
+                rows = list(cur.fetchall())
+        except pymysql.MySQLError as exc:
+            code = exc.args[0] if exc.args else "?"
+            message = str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__
+            if config.DB_PASS:
+                message = message.replace(config.DB_PASS, "***")
+            raise InventoryError(
+                f"store database {address}:{config.DB_PORT}/{config.DB_NAME}: {message} (error {code})"
+            ) from None
+        for n, row in enumerate(rows):
+            endpoint = _endpoint(row, f"store database {address}: pf_pdv row {n + 1}")
+            if endpoint is not None:
+                out.append(endpoint)
+    return out
 
 
 # --------------------------------------------------------------------------- reconciliation
-def reconcile(rede: str, endpoints: Iterable[Endpoint], hosts: Iterable[ZabbixHost]) -> Reconciliation:
-    """Compare the list with the group's hosts (pure: no API calls)."""
+def reconcile(rede: str, endpoints: Iterable[Endpoint], hosts: Iterable[ZabbixHost],
+              loja: int | None = None) -> Reconciliation:
+    """Compare the list with the group's hosts (pure: no API calls); `loja` limits zabbix-only."""
     result = Reconciliation()
     endpoints = list(endpoints)
     by_name = {h.host.upper(): h for h in hosts}
@@ -190,6 +239,8 @@ def reconcile(rede: str, endpoints: Iterable[Endpoint], hosts: Iterable[ZabbixHo
             claimed.add(holder.host.upper())
             result.renamed.append({"name": name, "ip": e.ip, "current": holder.host})
     for h in by_name.values():
+        if loja is not None and parse_host_name(h.host).loja != loja:
+            continue
         if h.host.upper() not in claimed and endpoint_type_of(h.host, {}, None) is not None:
             result.zabbix_only.append(h.host)
     result.zabbix_only.sort()
@@ -273,12 +324,22 @@ class _Applier:
                  "hostinterface.update", {"interfaceid": interfaceid, "ip": item["ip"]})
 
 
+def _loja(value: Any) -> int | None:
+    """`--arg loja=LOJA001` or `loja=1` (the original's filter never matched)."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip().upper().removeprefix("LOJA")
+    if not text.isdigit():
+        raise ActionFailed(f"loja {value!r}: expected LOJA<number> or a number")
+    return int(text)
+
+
 def _flag(args: Mapping[str, Any], *names: str) -> bool:
     return any(truthy(str(args[n])) for n in names if n in args and args[n] is not None)
 
 
 def run_reconciliation(config: BotConfig, endpoints: list[Endpoint], *, autoregister: bool,
-                       fix_divergent: bool, dry_run: bool) -> ActionOutcome:
+                       fix_divergent: bool, dry_run: bool, loja: int | None = None) -> ActionOutcome:
     rede = config.PARAM_REDE
     names = [e.name(rede).upper() for e in endpoints]
     dup_names = sorted({n for n in names if names.count(n) > 1})
@@ -296,7 +357,7 @@ def run_reconciliation(config: BotConfig, endpoints: list[Endpoint], *, autoregi
                 raise InventoryError(f"Zabbix host group {group!r} not found (autoregister=1 creates it)")
             groupid = applier.create_group(group)
         hosts = _group_hosts(client, groupid) if groupid else []
-        rec = reconcile(rede, endpoints, hosts)
+        rec = reconcile(rede, endpoints, hosts, loja)
         ids = {h.host.upper(): h for h in hosts}
         if autoregister:
             for item in rec.missing:
@@ -329,10 +390,14 @@ class RegisterEndpoints(LocalAction):
 
     async def run_local(self, ctx: ActionContext, hosts: list[Host] | None) -> ActionOutcome:
         source = ctx.args.get("endpoints")
-        endpoints = read_endpoints_file(Path(str(source))) if source else read_store_database(ctx.config)
+        loja = _loja(ctx.args.get("loja"))
+        if source:
+            endpoints = [e for e in read_endpoints_file(Path(str(source))) if loja is None or e.loja == loja]
+        else:
+            endpoints = await asyncio.to_thread(read_store_database, ctx.config, loja)
         return await asyncio.to_thread(
             run_reconciliation, ctx.config, endpoints,
             autoregister=_flag(ctx.args, "autoregister"),
             fix_divergent=_flag(ctx.args, "fix_divergent", "fix-divergent"),
-            dry_run=ctx.dry_run,
+            dry_run=ctx.dry_run, loja=loja,
         )
