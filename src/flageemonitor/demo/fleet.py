@@ -132,9 +132,10 @@ class Endpoint:
     auth: str
     provider: str | None = None
     dead: str | None = None  # refused | blackhole | silent (benchmark fleet)
+    user: str = "root"
 
     def inventory_entry(self, key_file: Path) -> dict[str, Any]:
-        entry: dict[str, Any] = {"name": self.name, "ip": self.ip, "port": self.port, "user": "root"}
+        entry: dict[str, Any] = {"name": self.name, "ip": self.ip, "port": self.port, "user": self.user}
         if self.auth == "key":
             entry["key_file"] = str(key_file)
         else:
@@ -559,6 +560,86 @@ def _start_personas(fleet: Fleet, personas: tuple[Persona, ...], a: int, b: int)
     fleet.write_config()
 
 
+# ------------------------------------------------------------------ non-root endpoint with real sudo
+@dataclass(frozen=True)
+class SudoUser:
+    name: str
+    uid: int
+    rule: str | None  # sudoers rule body, None: no sudo rights
+    host: str
+
+
+SUDO_USERS: tuple[SudoUser, ...] = (
+    SudoUser("fmtest-pw", 61001, "ALL=(ALL) ALL", "FLEET-LOJA003-PDV201"),
+    SudoUser("fmtest-np", 61002, "ALL=(ALL) NOPASSWD: ALL", "FLEET-LOJA003-PDV202"),
+    SudoUser("fmtest-no", 61003, None, "FLEET-LOJA003-PDV203"),
+)
+
+
+def start_sudo_fleet(users: tuple[SudoUser, ...] = SUDO_USERS, *, seed: int | None = None) -> Fleet:
+    """One endpoint (no chroot: the machine's own tools and sudo) where non-root users log in with
+    a password and elevate through the real sudo. The users, their password hashes and their
+    sudoers rules exist only in the sshd's private mount namespace: /etc/passwd, /etc/group,
+    /etc/shadow and /etc/sudoers are bind-mounted copies there; the machine's files are untouched.
+    Needs the `sudo` package."""
+    require_tools()
+    if not os.path.exists("/usr/bin/sudo"):
+        raise FleetError("missing /usr/bin/sudo: install the sudo package (scripts/setup.sh)")
+    rng = random.Random(seed)  # noqa: S311 - picks a loopback block, nothing secret
+    a, b = pick_subnet(rng)
+    fleet = Fleet(_new_base("flageemonitor-fleet-"))
+    try:
+        _start_sudo(fleet, users, f"127.{a}.{b}.2")
+    except BaseException:
+        fleet.remove()
+        raise
+    return fleet
+
+
+def _start_sudo(fleet: Fleet, users: tuple[SudoUser, ...], ip: str) -> None:
+    base = fleet.base
+    pdir = base / "sudo"
+    pdir.mkdir(mode=0o700)
+    host_key = base / "host_ed25519"
+    _keygen(host_key, "ed25519")
+    _keygen(fleet.client_key, "ed25519")
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    target = base / "sudo_target"  # where root (through sudo) may write in tests
+    target.mkdir(mode=0o700)
+    hashed = _password_hash(PASSWORD)
+    passwd = Path("/etc/passwd").read_text() + "".join(
+        f"{u.name}:x:{u.uid}:{u.uid}:fleet test user:/tmp:/bin/sh\n" for u in users)
+    group = Path("/etc/group").read_text() + "".join(f"{u.name}:x:{u.uid}:\n" for u in users)
+    shadow = "".join(f"{u.name}:{hashed}:19000:0:99999:7:::\n" for u in users)
+    ts_dir = pdir / "sudo-ts"
+    ts_dir.mkdir(mode=0o700)
+    sudoers = (f"Defaults env_reset, lecture=never, !fqdn, timestampdir={ts_dir}\n"
+               "root ALL=(ALL:ALL) ALL\n" + "".join(f"{u.name} {u.rule}\n" for u in users if u.rule))
+    files = {"passwd": (passwd, 0o644), "group": (group, 0o644), "shadow": (shadow, 0o600),
+             "sudoers": (sudoers, 0o440)}
+    for name, (content, mode) in files.items():
+        (pdir / name).write_text(content)
+        (pdir / name).chmod(mode)
+    port = free_port(ip)
+    config = pdir / "sshd_config"
+    config.write_text("\n".join([
+        f"ListenAddress {ip}:{port}", f"HostKey {host_key}", f"PidFile {pdir / 'sshd.pid'}", "UsePAM no",
+        "PermitRootLogin no", "PasswordAuthentication yes", "KbdInteractiveAuthentication no",
+        f"AllowUsers {' '.join(u.name for u in users)}", "Subsystem sftp internal-sftp", "UseDNS no",
+        "PrintMotd no", "PrintLastLog no", "X11Forwarding no", "AllowTcpForwarding no", "LogLevel ERROR",
+    ]) + "\n")
+    _run([SSHD, "-t", "-f", str(config)])
+    script = ('for f in passwd group shadow sudoers; do mount --bind "$1/$f" "/etc/$f" || exit 1; done; '
+              'exec "$2" -D -e -f "$3"')
+    log = pdir / "sshd.log"
+    fleet._spawn(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "fleet-sshd",
+                  str(pdir), SSHD, str(config)], log)
+    wait_listening([(ip, port)], 15.0, [log])
+    fleet.endpoints = [Endpoint(u.host, ip, port, f"sudo:{u.name}", "password", user=u.name) for u in users]
+    fleet.write_inventory()
+    fleet.write_config()
+
+
 # ------------------------------------------------------------------ benchmark fleet
 DEAD_KINDS = ("refused", "blackhole", "silent")
 
@@ -684,5 +765,5 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["PASSWORD", "PERSONAS", "REDE", "Endpoint", "Fleet", "FleetError", "Persona", "start_bench_fleet",
-           "start_persona_fleet", "stop_dir"]
+__all__ = ["PASSWORD", "PERSONAS", "REDE", "SUDO_USERS", "Endpoint", "Fleet", "FleetError", "Persona", "SudoUser",
+           "start_bench_fleet", "start_persona_fleet", "start_sudo_fleet", "stop_dir"]
