@@ -41,7 +41,7 @@ class Credentials:
     rede: str | None
 
 
-def credentials(
+async def credentials(
     request: Request,
     x_bot_token: Annotated[str | None, Security(bot_token_header)] = None,
     authorization: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
