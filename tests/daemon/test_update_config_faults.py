@@ -181,3 +181,22 @@ def test_update_config_killed_between_write_and_rename_never_loses_the_config(
     r = update_config(env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert not list(state.glob(".*.tmp-*"))
+
+
+def test_two_updates_never_interleave(server: ControlPlane, state: Path) -> None:
+    env = cli_env(state, server.config_url, server.token)
+    next_config(server)
+    _primed(state, env)
+    next_config(server)
+    first = subprocess.Popen([CLI, "update-config"], env={**env, "FLAGEEMONITOR_FAULT_PAUSE_BEFORE_RENAME": "3"},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert first.stderr is not None
+    assert "paused before rename" in first.stderr.readline()  # the first holds the lock, mid-write
+    second = subprocess.Popen([CLI, "update-config"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    time.sleep(1.5)
+    assert second.poll() is None, "the second update ran while the first held the lock"
+    out1, _ = first.communicate(timeout=30)
+    out2, _ = second.communicate(timeout=30)
+    assert first.returncode == 0 and "updated" in out1
+    assert second.returncode == 0 and "unchanged" in out2  # it saw the first's result, not a torn state
