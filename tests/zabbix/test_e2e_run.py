@@ -17,7 +17,6 @@ import pytest
 from flageemonitor.demo.fleet import PASSWORD, Fleet
 from tests.fixtures.zabbix import ZabbixServer, wait_for
 from tests.zabbix.conftest import agent
-from tests.zabbix.test_reporting import _last
 
 pytestmark = [pytest.mark.zabbix, pytest.mark.slow]
 
@@ -82,9 +81,9 @@ def test_run_with_zabbix_inventory_selects_the_network_and_reports_back(
     action = "test_endpoint_connection"
     key = f"flageemonitor.status[{action}]"
     for name, persona in expected.items():
-        value = wait_for(f"{name}'s result in Zabbix", functools.partial(_last, zabbix_server, name, key))
+        value = wait_for(f"{name}'s result in Zabbix", functools.partial(zabbix_server.last_value, name, key))
         assert json.loads(value)["status"] == by_persona[persona]
-        assert _last(zabbix_server, name, f"flageemonitor.failed[{action}]") == (
+        assert zabbix_server.last_value(name, f"flageemonitor.failed[{action}]") == (
             "1" if persona == "nothing_listens" else "0")
 
     narrowed = _cli(tmp_path, config, "run", "test_endpoint_connection", "--json", "--pdv", "201")

@@ -154,3 +154,12 @@ def test_unreachable_api_is_an_error(seeded: Seed) -> None:
     cfg = seeded.server.config(REDE, PARAM_ZABBIX_URL="http://127.0.0.1:1/api_jsonrpc.php")
     with pytest.raises(InventoryError, match=r"127\.0\.0\.1:1/"):
         ZabbixInventory(cfg).select(HostFilter())
+
+
+def test_json_rpc_error_becomes_a_named_failure(seeded: Seed) -> None:
+    from flageemonitor.proxy.zabbix.client import ZabbixError, connect
+
+    with connect(seeded.server.config(REDE)) as client, pytest.raises(ZabbixError) as err:
+        client.call("host.get", {"output": ["hostid"], "sortfield": "nonsense"})
+    assert isinstance(err.value, InventoryError)
+    assert str(err.value).startswith("Zabbix API host.get failed:") and "nonsense" in str(err.value)

@@ -89,16 +89,6 @@ def _report(dry_run: bool = False) -> RunReport:
     )
 
 
-def _last(server: ZabbixServer, host: str, key: str) -> str | None:
-    api = server.api()
-    item = api.item.get(host=host, filter={"key_": [key]}, output=["itemid", "value_type"])
-    if not item:
-        return None
-    hist = api.history.get(itemids=[item[0]["itemid"]], history=int(item[0]["value_type"]),
-                           sortfield="clock", sortorder="DESC", limit=1)
-    return str(hist[0]["value"]) if hist else None
-
-
 def test_published_results_land_in_item_history(
     zabbix_server: ZabbixServer, reporting_network: dict[str, str], tmp_path: Path
 ) -> None:
@@ -111,16 +101,16 @@ def test_published_results_land_in_item_history(
     reporting.publish(_report(), cfg)
 
     action = "test_endpoint_connection"
-    status = wait_for("the status value", lambda: _last(zabbix_server, HOSTS[0], keys.status_key(action)))
+    status = wait_for("the status value", lambda: zabbix_server.last_value(HOSTS[0], keys.status_key(action)))
     assert json.loads(status) == {"status": "ok", "detail": 'said "hi", then {bye}',
                                   "started_at": "2026-11-27T00:00:00Z", "version": "1.0.0"}
-    assert _last(zabbix_server, HOSTS[0], keys.failed_key(action)) == "0"
-    assert _last(zabbix_server, HOSTS[1], keys.failed_key(action)) == "1"
-    assert float(_last(zabbix_server, HOSTS[1], keys.duration_key(action)) or "nan") == 3.0
-    heartbeat = json.loads(_last(zabbix_server, f"{REDE}-PROXY", keys.HEARTBEAT_KEY) or "{}")
+    assert zabbix_server.last_value(HOSTS[0], keys.failed_key(action)) == "0"
+    assert zabbix_server.last_value(HOSTS[1], keys.failed_key(action)) == "1"
+    assert float(zabbix_server.last_value(HOSTS[1], keys.duration_key(action)) or "nan") == 3.0
+    heartbeat = json.loads(zabbix_server.last_value(f"{REDE}-PROXY", keys.HEARTBEAT_KEY) or "{}")
     assert heartbeat["version"] == __version__ and heartbeat["config_version"] == 7
     assert heartbeat["last_run"]["summary"]["unreachable"] == 1
-    assert _last(zabbix_server, f"{REDE}-PROXY", keys.failures_key(action)) == "1"
+    assert zabbix_server.last_value(f"{REDE}-PROXY", keys.failures_key(action)) == "1"
 
 
 def test_sending_failure_is_logged_and_never_raises(
