@@ -14,12 +14,13 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 
-MODES = ("pass", "500", "cut", "schema", "not_json", "wrong_network", "swap_token")
+MODES = ("pass", "500", "cut", "schema", "not_json", "wrong_network", "swap_token", "hang")
 
 
 class FaultProxy:
@@ -83,6 +84,9 @@ class FaultProxy:
         with self._lock:
             mode, swap = self.mode, self.swap_token
             self.requests += 1
+        if mode == "hang":  # accept the request, never answer within the client's timeouts
+            time.sleep(120)
+            return
         headers = {k: v for k, v in h.headers.items() if k.lower() in ("x-bot-token", "if-none-match", "accept")}
         if mode == "swap_token" and swap is not None:
             headers = {k: v for k, v in headers.items() if k.lower() != "x-bot-token"}

@@ -217,6 +217,19 @@ def test_daemon_survives_every_config_fault_and_keeps_its_schedule(
     st = json.loads(subprocess.run([CLI, "status", "--json"], env=env, capture_output=True, text=True,
                                    check=True).stdout)
     assert st["daemon"]["state"] == "stopped"
+    assert subprocess.run([CLI, "health"], env=env, capture_output=True, check=False).returncode == 1
+
+
+def test_daemon_stops_promptly_while_its_first_refresh_hangs(
+    server: ControlPlane, proxy: FaultProxy, daemon: DaemonProc
+) -> None:
+    proxy.set("hang")
+    daemon.wait("the refresh request to reach the hanging server", lambda: proxy.requests >= 1)
+    t0 = time.monotonic()
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.proc.wait(timeout=15) == 0
+    assert time.monotonic() - t0 < 5, daemon.text()
+    assert not (daemon.state / "config_bot.json").exists()
 
 
 def _running(state: Path, action: str) -> bool:

@@ -45,11 +45,14 @@ def test_health_fails_without_config_then_without_heartbeat_then_passes(state: P
     assert ok and "version 4" in why
 
 
-def test_health_reports_a_stuck_scheduler(state: Path) -> None:
+def test_health_reports_a_stuck_scheduler_and_a_stopped_daemon(state: Path) -> None:
     (state / "config_bot.json").write_text('{"PARAM_REDE": "REDE1"}')
     write_json_atomic(state / HEARTBEAT_NAME, {"ts": time.time() - 600})
     ok, why = health.check(max_age_s=120)
     assert not ok and "stuck" in why
+    write_json_atomic(state / HEARTBEAT_NAME, {"ts": time.time(), "state": "stopped", "pid": 42})
+    ok, why = health.check(max_age_s=120)
+    assert not ok and "stopped" in why
 
 
 def test_health_rejects_a_config_that_is_not_a_bot_config(state: Path) -> None:

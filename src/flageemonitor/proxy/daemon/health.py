@@ -41,6 +41,8 @@ def check(max_age_s: float = DEFAULT_MAX_AGE_S, require_daemon: bool = True) -> 
     hb = read_heartbeat(env.state_dir())
     if hb is None:
         return False, "unhealthy: the scheduler has not written a heartbeat"
+    if hb.get("state") == "stopped":
+        return False, f"unhealthy: the daemon (pid {hb.get('pid')}) has stopped"
     age = heartbeat_age(hb)
     if age > max_age_s:
         return False, f"unhealthy: scheduler stuck, last heartbeat {age:.0f}s ago (limit {max_age_s:.0f}s)"

@@ -31,7 +31,7 @@ from flageemonitor.core.config_model import BotConfig
 from flageemonitor.core.errors import ConfigInvalid, ConfigMissing
 from flageemonitor.core.results import RunReport
 from flageemonitor.proxy import logs, reporting
-from flageemonitor.proxy.configstore import ConfigStore, Outcome, Source
+from flageemonitor.proxy.configstore import Code, ConfigStore, Outcome, Source
 from flageemonitor.proxy.daemon import memory
 from flageemonitor.proxy.daemon.clock import Clock
 from flageemonitor.proxy.daemon.schedule import Job, Schedule, build_schedule, next_fire, request_fields
@@ -211,7 +211,18 @@ class Daemon:
             return None
 
     async def _refresh(self) -> Outcome:
-        outcome = await in_thread(lambda: self.store.refresh(self.source))
+        refresh = asyncio.ensure_future(in_thread(lambda: self.store.refresh(self.source)))
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            # a stop request does not wait for a slow server (the refresh thread is abandoned;
+            # its writes are atomic, so the file is the old or the new config)
+            await asyncio.wait({refresh, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not refresh.done():
+            refresh.cancel()
+            return Outcome(Code.LOCAL, False, "refresh abandoned: the daemon is stopping")
+        outcome = refresh.result()
         self._last_refresh = {"at": datetime.now(UTC).isoformat(timespec="seconds"),
                               "code": int(outcome.code), "message": outcome.message}
         (log.info if outcome.ok else log.warning)("update-config: %s", outcome.message)
