@@ -1,8 +1,9 @@
 """A loopback fleet of real sshd endpoints with personas, for tests, benchmarks and the demo.
 
-    python -m flageemonitor.demo.fleet up            # persona fleet; prints the inventory path
+    python -m flageemonitor.demo.fleet up            # persona fleet; prints paths and a run command
+    python -m flageemonitor.demo.fleet sudo          # one endpoint with non-root users and real sudo
     python -m flageemonitor.demo.fleet bench 500     # 500 endpoints (10% dead) for benchmarks
-    python -m flageemonitor.demo.fleet down DIR      # stop a fleet started by `up`/`bench`
+    python -m flageemonitor.demo.fleet down DIR      # stop a fleet started by `up`/`sudo`/`bench`
 
 How a persona is made (root, no systemd; OpenSSH 9.2 and busybox-static from Debian):
 
@@ -718,9 +719,17 @@ def _wait_ready(log: Path, timeout: float) -> None:
 
 
 # ------------------------------------------------------------------ command line
+def run_command(fleet: Fleet, action: str = "test_endpoint_connection") -> str:
+    """The shell command that runs `action` over this fleet with its own state directory."""
+    import shlex
+
+    return (f"FLAGEEMONITOR_STATE_DIR={shlex.quote(str(fleet.state_dir))} flageemonitor run {action} "
+            f"--config {shlex.quote(str(fleet.config_path))} --inventory {shlex.quote(str(fleet.inventory_path))}")
+
+
 def _describe(fleet: Fleet) -> dict[str, Any]:
     return {"dir": str(fleet.base), "inventory": str(fleet.inventory_path), "config": str(fleet.config_path),
-            "state_dir": str(fleet.state_dir), "pids": sorted(fleet.pids),
+            "state_dir": str(fleet.state_dir), "pids": sorted(fleet.pids), "run": run_command(fleet),
             "endpoints": [asdict(e) for e in fleet.endpoints[:20]], "count": len(fleet.endpoints)}
 
 
@@ -743,7 +752,7 @@ def persona_fleet() -> Iterator[Fleet]:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] not in {"up", "bench", "down"}:
+    if not args or args[0] not in {"up", "sudo", "bench", "down"}:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     try:
@@ -751,7 +760,12 @@ def main(argv: list[str] | None = None) -> int:
             for d in args[1:]:
                 stop_dir(Path(d))
             return 0
-        fleet = start_persona_fleet() if args[0] == "up" else start_bench_fleet(int(args[1]) if len(args) > 1 else 500)
+        if args[0] == "up":
+            fleet = start_persona_fleet()
+        elif args[0] == "sudo":
+            fleet = start_sudo_fleet()
+        else:
+            fleet = start_bench_fleet(int(args[1]) if len(args) > 1 else 500)
     except FleetError as exc:
         print(f"fleet: {exc}", file=sys.stderr)
         return 1
