@@ -107,12 +107,14 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=0, help="hosts in flight (default: all)")
     parser.add_argument("--connect-timeout", type=float, default=5.0)
     parser.add_argument("--ansible-forks", type=int, default=200)
+    parser.add_argument("--dead-share", type=float, default=0.1, help="share of dead hosts (default 0.1)")
     parser.add_argument("--no-ansible", action="store_true")
     args = parser.parse_args()
     concurrency = args.concurrency or args.hosts
 
-    print(f"starting a fleet of {args.hosts} endpoints (10% dead) ...", file=sys.stderr)
-    fleet = start_bench_fleet(args.hosts)
+    dead = round(args.hosts * args.dead_share)
+    print(f"starting a fleet of {args.hosts} endpoints ({dead} dead) ...", file=sys.stderr)
+    fleet = start_bench_fleet(args.hosts, dead_share=args.dead_share)
     try:
         fleet.write_config(ssh={"timeout": args.connect_timeout, "command_timeout": 30, "host_key_policy": "pin"},
                            max_threads=concurrency)
@@ -140,8 +142,8 @@ def main() -> int:
         fleet.remove()
 
     bare = results[0]
-    print(f"\nfan-out over {args.hosts} hosts ({args.hosts - round(args.hosts * 0.9)} dead: refused/blackholed/"
-          f"silent), concurrency {concurrency}, connect timeout {args.connect_timeout:g}s, {os.cpu_count()} cores\n")
+    print(f"\nfan-out over {args.hosts} hosts ({dead} dead: refused/blackholed/silent in turn), "
+          f"concurrency {concurrency}, connect timeout {args.connect_timeout:g}s, {os.cpu_count()} cores\n")
     header = f"{'contender':42} {'wall s':>7} {'CPU s':>7} {'ms CPU/host':>11} {'peak RSS MB':>11} " \
              f"{'ok':>4} {'fail':>4} {'wall/bare':>9}  notes"
     print(header)

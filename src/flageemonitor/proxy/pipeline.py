@@ -335,6 +335,7 @@ async def execute(request: RunRequest, config: BotConfig, *, state_dir: Path,
             outcome = await impl.proxy_checks(ctx, inventory_error)
             report.local = {"ok": outcome.ok, "detail": outcome.detail, **outcome.data}
             report.local_failed = not outcome.ok
+        _register_secrets(hosts)
         log.info("%s (%s): %d host(s) selected", spec.name, report.provider, len(hosts))
         if on_selected is not None:
             on_selected(len(hosts))
@@ -350,6 +351,16 @@ async def execute(request: RunRequest, config: BotConfig, *, state_dir: Path,
             report.hosts = await run_hosts(hosts, run, request.concurrency or config.max_threads, progress)
     report.duration_s = time.monotonic() - started
     return report
+
+
+def _register_secrets(hosts: list[Host]) -> None:
+    """Endpoint passwords from the inventory join the log redaction list (defence in depth: no
+    message is built with them)."""
+    from flageemonitor.proxy.logs import add_secret
+
+    for host in hosts:
+        if host.password:
+            add_secret(host.password)
 
 
 async def _run_local(resolved: ResolvedAction, request: RunRequest, config: BotConfig,
