@@ -34,6 +34,7 @@ from flageemonitor.proxy.pipeline import (
     RunRequest,
     execute,
     guard,
+    override_for,
     resolve_action,
     rollout_for,
     run_provider,
@@ -283,3 +284,44 @@ def test_concurrency_bounds_hosts_in_flight_and_silent_hosts_cost_one_connect_ti
     assert all(0.35 < h.duration_s < 1.5 for h in report.hosts)
     assert server.peak <= 2
     assert 0.75 < elapsed < 3  # two waves of 0.4 s
+
+
+# ---- provider overrides
+def test_override_is_keyed_on_the_canonical_name_and_resolved_like_a_request() -> None:
+    cfg = config(PARAM_PROVIDER_ACTION_OVERRIDES={"Zanthus": {"test_endpoint_connection": "terminal_privilege_check"}})
+    override = override_for("zanthus", "test_endpoint_connection", cfg)
+    assert override is not None and override.spec.name == "test_endpoint_privilege"
+    assert override_for("arius", "test_endpoint_connection", cfg) is None
+    assert override_for("zanthus", "test_endpoint_privilege", cfg) is None
+
+
+def test_override_to_an_unknown_or_unimplemented_action_is_refused() -> None:
+    with pytest.raises(UnknownAction):
+        override_for("arius", "test_endpoint_connection",
+                     config(PARAM_PROVIDER_ACTION_OVERRIDES={"arius": {"test_endpoint_connection": "nope"}}))
+    with pytest.raises(ActionNotImplemented):
+        override_for("arius", "test_endpoint_connection",
+                     config(PARAM_PROVIDER_ACTION_OVERRIDES={"arius": {"test_endpoint_connection": "pdv_uninstall"}}))
+
+
+def test_bad_override_of_the_run_provider_fails_before_any_host(tmp_path: Path) -> None:
+    inv = write_inventory(tmp_path / "inv.yaml", [{"name": "R1-LOJA001-PDV201", "ip": "127.0.0.2"}])
+    cfg = config(PARAM_PROVIDER_ACTION_OVERRIDES={"arius": {"test_endpoint_connection": "nope"}})
+    with pytest.raises(UnknownAction):
+        asyncio.run(execute(RunRequest("pdv_test_connection", inventory_file=inv), cfg, state_dir=tmp_path,
+                            opener=Unopenable()))
+
+
+def test_host_provider_override_shows_in_the_plan(tmp_path: Path) -> None:
+    inv = write_inventory(tmp_path / "inv.yaml", [
+        {"name": "R1-LOJA001-PDV201", "ip": "127.0.0.2", "provider": "zanthus"},
+        {"name": "R1-LOJA001-PDV202", "ip": "127.0.0.3"},
+    ])
+    cfg = config(PARAM_ROLLOUT_ZANTHUS=100,
+                 PARAM_PROVIDER_ACTION_OVERRIDES={"zanthus": {"test_endpoint_connection": "pdv_test_sudo"}})
+    report = asyncio.run(execute(RunRequest("test_endpoint_connection", dry_run=True, compat_mode="off",
+                                            inventory_file=inv), cfg, state_dir=tmp_path, opener=Unopenable()))
+    zanthus, arius = report.hosts
+    assert zanthus.detail == "would run test_endpoint_privilege (override for zanthus)"
+    assert zanthus.data["override"]["action"] == "test_endpoint_privilege"
+    assert arius.detail == "would run test_endpoint_connection" and "override" not in arius.data

@@ -5,7 +5,8 @@ Steps, each a small function tested on its own:
 1. `resolve_action` - provider (request > config > arius), provider translation, alias -> the
    catalog's canonical name, and its implementation. Unknown names fail here, before any host.
 2. `select_hosts` - the inventory source with the request's filters.
-3. `rollout_for` - per host, with the host's own provider when the inventory gives one.
+3. `rollout_for` - per host, with the host's own provider when the inventory gives one;
+   `override_for` - the action that provider runs instead, if it overrides this one.
 4. `guard` - compatibility: facts from the cache, else one probe over the host's connection
    (cached for `PARAM_FACTS_TTL`), matched against the matrix and the action's minimum level.
 5. `process_host` under a semaphore (`concurrency`, default `max_threads`): open the session
@@ -136,6 +137,30 @@ def rollout_detail(decision: rollout.RolloutDecision) -> dict[str, Any]:
             "included": decision.included}
 
 
+def override_for(provider: str, canonical: str, config: BotConfig) -> ResolvedAction | None:
+    """The action a provider runs instead of `canonical`, if it overrides it.
+
+    Config `PARAM_PROVIDER_ACTION_OVERRIDES = {provider: {canonical: action}}` wins over the
+    provider's contract file. Keys are canonical names (so an override applies whatever alias
+    was typed); the target may be any name the provider knows and is resolved like a request.
+    Raises UnknownAction / ActionNotImplemented for a target that cannot run."""
+    name = normalize_provider(provider)
+    configured = {normalize_provider(k): v for k, v in config.PARAM_PROVIDER_ACTION_OVERRIDES.items()}
+    target = configured.get(name, {}).get(canonical)
+    if target is None:
+        known = load_catalog().providers.get(name)
+        target = known.action_overrides.get(canonical) if known else None
+    if not target:
+        return None
+    resolution = load_catalog().resolve(target, name)
+    if resolution.canonical == canonical:
+        return None
+    impl = get_action(resolution.canonical)
+    if impl is None:
+        raise ActionNotImplemented(resolution.canonical)
+    return ResolvedAction(resolution, impl)
+
+
 # ---------------------------------------------------------------- step 4: compatibility guard
 async def detect_facts(session: RemoteSession, timeout: float | None = None) -> EndpointFacts:
     """One remote round trip: `uname -m` and the release files, parsed."""
@@ -235,8 +260,15 @@ async def process_host(host: Host, run: RunContext) -> HostResult:
                          f"is not below {decision.percentage}%")
         return result
     lazy = _LazySession(run.opener, host)
-    spec = run.resolved.spec
+    resolved = run.resolved
+    override: ResolvedAction | None = None
     try:
+        override = override_for(decision.provider, resolved.spec.name, run.ctx.config)
+        if override is not None:
+            resolved = override
+            result.data["override"] = {"provider": decision.provider, "action": override.spec.name,
+                                       "version": override.impl.version}
+        spec = resolved.spec
         checked = await guard(host, spec, run.mode, run.cache, lazy.get, run.command_timeout)
         result.facts = checked.facts_dict()
         if checked.decision is not None:
@@ -250,10 +282,12 @@ async def process_host(host: Host, run: RunContext) -> HostResult:
         warning = checked.decision.reason if checked.decision and checked.decision.reason.startswith("warning") else ""
         if run.dry_run:
             result.status = Status.PLANNED
-            result.detail = "; ".join(filter(None, [f"would run {spec.name}", warning]))
+            what = f"would run {spec.name}" + (f" (override for {decision.provider})" if override else "")
+            result.detail = "; ".join(filter(None, [what, warning]))
             return result
-        impl = run.resolved.impl
-        assert issubclass(impl, RemoteAction)
+        impl = resolved.impl
+        if not issubclass(impl, RemoteAction):
+            raise ActionFailed(f"override {spec.name!r} is a local action and cannot run per host")
         outcome = await impl().run(await lazy.get(), host, run.ctx)
         result.status = Status.OK if outcome.ok else Status.FAILED
         result.detail = "; ".join(filter(None, [outcome.detail, warning]))
@@ -323,6 +357,7 @@ async def execute(request: RunRequest, config: BotConfig, *, state_dir: Path,
     if spec.kind is ActionKind.LOCAL:
         await _run_local(resolved, request, config, ctx, report)
     else:
+        override_for(report.provider, spec.name, config)  # a bad override fails the run before any host
         inventory_error: str | None = None
         try:
             hosts = select_hosts(request, config, spec)
