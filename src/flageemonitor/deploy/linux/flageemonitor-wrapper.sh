@@ -115,6 +115,8 @@ wait_healthy() {
     local c=$1 timeout=$2 deadline state health kind test_lines=() cmd=()
     mapfile -t test_lines < <(dk inspect -f \
         '{{if .Config.Healthcheck}}{{range .Config.Healthcheck.Test}}{{println .}}{{end}}{{end}}' "$c" 2>/dev/null </dev/null)
+    # `docker inspect -f` ends with a newline of its own: drop the empty last entry
+    while [ "${#test_lines[@]}" -gt 0 ] && [ -z "${test_lines[-1]}" ]; do unset 'test_lines[-1]'; done
     kind=${test_lines[0]:-NONE}
     cmd=("${test_lines[@]:1}")
     deadline=$((SECONDS + timeout))
@@ -139,6 +141,7 @@ wait_healthy() {
         sleep 2
     done
     say "container $c did not become healthy within ${timeout}s"
+    if [ "$kind" = CMD ]; then dk exec "$c" "${cmd[@]}" </dev/null >&2 2>&1 || true; fi
     return 1
 }
 
@@ -173,6 +176,8 @@ update_runtime() {
         say "starting $runtime (${new_id#sha256:} )"
         dk run "${RUN_ARGS[@]}" --label "io.flageemonitor.spec=$spec" "$image" >/dev/null </dev/null
         if ! wait_healthy "$runtime" "$timeout"; then
+            say "last lines of $runtime:"
+            dk logs --tail 20 "$runtime" </dev/null >&2 2>&1 || true
             say "error: $runtime is not healthy; see: flageemonitor-logs --tail 100"
             UPDATE_RC=1
             return 0
@@ -285,7 +290,11 @@ cmd_update_config() {
     local runtime image state_dir host_state network args=()
     runtime=$(runtime_name)
     if container_running "$runtime"; then
-        exec docker "${DOCKER_CONFIG_ARGS[@]}" exec "$runtime" flageemonitor update-config "$@"
+        local rc=0
+        dk exec "$runtime" flageemonitor update-config "$@" </dev/null || rc=$?
+        # the daemon re-reads its config file on SIGHUP (tini forwards it)
+        if [ "$rc" = 0 ]; then dk kill --signal HUP "$runtime" >/dev/null </dev/null || true; fi
+        return "$rc"
     fi
     # not running (or not created yet): a one-shot container on the same state directory
     if container_exists "$runtime"; then

@@ -1,0 +1,216 @@
+"""Image, installer, wrappers and Watchtower end to end: podman + runc + a local registry + the
+real docker CLI through `podman system service`. The tests run in order on one installed host
+prefix (each step starts from the state the previous one left, as on a real host)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import RUNTIME, Scene
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+WATCHTOWER = f"{RUNTIME}-watchtower"
+WRAPPERS = ("flageemonitor-update-config", "flageemonitor-update-image", "flageemonitor-run",
+            "flageemonitor-logs", "flageemonitor-watchtower-logs")
+
+
+def wait_for(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_installer_from_server_starts_runtime_and_scoped_watchtower(scene: Scene, host_paths_before: dict[str, bool]) -> None:
+    v1 = scene.build("1.0.0")
+    base_size = int(scene.oci.podman("image", "inspect", "--format", "{{.Size}}", scene.oci.base_image).stdout)
+    size = int(scene.oci.podman("image", "inspect", "--format", "{{.Size}}", scene.image).stdout)
+    print(f"image size {size / 1e6:.0f} MB vs base {base_size / 1e6:.0f} MB (+{(size - base_size) / 1e6:.0f} MB)")
+
+    proc = scene.install()
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    assert "token accepted" in proc.stderr
+    assert "flageemonitor-run diagnose_env" in proc.stderr  # the summary lists the seed's checks
+
+    # the env file: --env-file format, no quotes, mode 600
+    env_text = scene.env_file.read_text()
+    assert stat.S_IMODE(scene.env_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(scene.env_file.parent.stat().st_mode) == 0o700
+    lines = dict(line.split("=", 1) for line in env_text.splitlines() if line and not line.startswith("#"))
+    assert lines["TZ"] == "America/Sao_Paulo"
+    assert lines["FLAGEEMONITOR_TOKEN"] == scene.server.token
+    assert lines["FLAGEEMONITOR_REDE"] == "FLEET"
+    assert lines["FLAGEEMONITOR_IMAGE"] == scene.image
+    assert lines["FLAGEEMONITOR_WATCHTOWER_IMAGE"] == scene.watchtower_image  # the server's default
+    assert not any(v.startswith(('"', "'")) for v in lines.values())
+    for name in WRAPPERS:
+        assert os.access(scene.bin / name, os.X_OK), name
+
+    # the runtime: v1, running, the state DIRECTORY mounted, restart unless-stopped
+    rt = scene.inspect(RUNTIME)
+    assert rt["State"]["Running"] and scene.running_version() == "1.0.0"
+    assert rt["Image"].removeprefix("sha256:") == v1
+    assert rt["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    mounts = [(m["Source"], m["Destination"]) for m in rt["Mounts"] if m["Type"] == "bind"]
+    assert mounts == [(str(scene.state), "/flageemonitor/state")]
+    labels = rt["Config"]["Labels"]
+    assert labels["com.centurylinklabs.watchtower.enable"] == "true"
+    assert labels["com.centurylinklabs.watchtower.scope"] == RUNTIME
+    assert (scene.state / "config_bot.json").is_file()  # the initial update-config ran
+    date = scene.oci.docker("exec", RUNTIME, "date", "+%z").stdout.strip()
+    assert date == "-0300"  # TZ without literal quotes reaches the container
+
+    # Watchtower (stand-in under the configured name): arguments, labels, mounts, restart policy
+    wt = scene.inspect(WATCHTOWER)
+    assert wt["State"]["Running"]
+    assert wt["Config"]["Image"] == scene.watchtower_image
+    assert wt["Args"][-6:] == ["--cleanup", "--label-enable", "--scope", RUNTIME, "--interval", "3600"]
+    assert wt["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert wt["Config"]["Labels"]["com.centurylinklabs.watchtower.scope"] == RUNTIME
+    assert wt["Config"]["Labels"]["com.centurylinklabs.watchtower.enable"] == "false"
+    assert [m["Destination"] for m in wt["Mounts"]] == ["/var/run/docker.sock"]
+    wait_for(lambda: "docker socket: ok" in scene.wrapper("flageemonitor-watchtower-logs", "--tail", "50").stdout,
+             20, "the stand-in to reach the docker socket")
+    logs = scene.wrapper("flageemonitor-watchtower-logs", "--tail", "50").stdout
+    for arg in ("--cleanup", "--label-enable", "--scope", RUNTIME, "--interval", "3600"):
+        assert f"watchtower-standin arg: {arg}\n" in logs
+
+    # an action through the wrapper, against a real sshd endpoint
+    (scene.state / "inventory.yaml").write_text(yaml.safe_dump({"hosts": [scene.inventory_entry]}))
+    run = scene.wrapper("flageemonitor-run", "diagnose_env", "--loja", "1", "--pdv", "PDV201", "--json", timeout=180)
+    report = json.loads(run.stdout)
+    assert [h["host"] for h in report["hosts"]] == [scene.inventory_entry["name"]], run.stdout[-3000:]
+    assert report["hosts"][0]["facts"]["distro"] == "ubuntu"  # the endpoint was reached over SSH
+    assert run.returncode == (1 if report["summary"]["failures"] else 0)  # exit code passed through
+    assert scene.wrapper("flageemonitor-logs", "--tail", "20").returncode == 0
+
+    # nothing was written to the machine's real paths
+    assert host_paths_before == {p: os.path.exists(p) for p in host_paths_before}
+
+
+def test_update_config_reaches_the_running_daemon(scene: Scene) -> None:
+    before = scene.status()
+    new_config = {
+        "PARAM_PROVIDER": "arius",
+        "TIMEZONE": "America/Sao_Paulo",
+        "PARAM_INVENTORY": "file",
+        "PARAM_INVENTORY_FILE": "/flageemonitor/state/inventory.yaml",
+        "ssh": {"timeout": 7, "command_timeout": 30},
+    }
+    version = scene.server.set_config(new_config)
+    proc = scene.wrapper("flageemonitor-update-config")
+    assert proc.returncode == 0, proc.stderr
+    wait_for(lambda: scene.status()["daemon"].get("config_version") == version, 30,
+             f"the daemon to run on config version {version} (was {before['daemon'].get('config_version')})")
+
+
+def test_update_image_swaps_to_v2_keeping_state(scene: Scene) -> None:
+    marker = scene.state / "kept-across-updates"
+    marker.write_text("v1 was here\n")
+    old_id = scene.inspect(RUNTIME)["Id"]
+    scene.build("2.0.0")
+    proc = scene.wrapper("flageemonitor-update-image", FLAGEEMONITOR_HEALTH_TIMEOUT="120")
+    assert proc.returncode == 0, proc.stderr
+    assert "starting it as" in proc.stderr
+    rt = scene.inspect(RUNTIME)
+    assert rt["Id"] != old_id and rt["State"]["Running"]
+    assert scene.running_version() == "2.0.0"
+    assert marker.read_text() == "v1 was here\n"
+    assert (scene.state / "config_bot.json").is_file()
+    assert sorted(scene.oci.container_names()) == sorted([RUNTIME, WATCHTOWER])
+
+
+def test_update_image_rolls_back_a_release_that_never_becomes_healthy(scene: Scene) -> None:
+    good_id = scene.inspect(RUNTIME)["Id"]
+    scene.build("3.0.0-broken", broken=True)
+    proc = scene.wrapper("flageemonitor-update-image", FLAGEEMONITOR_HEALTH_TIMEOUT="20")
+    assert proc.returncode == 2, proc.stderr
+    assert "ROLLED BACK" in proc.stderr
+    rt = scene.inspect(RUNTIME)
+    assert rt["Id"] == good_id and rt["State"]["Running"]  # the old container never stopped
+    assert scene.running_version() == "2.0.0"
+    assert sorted(scene.oci.container_names()) == sorted([RUNTIME, WATCHTOWER])
+    # Watchtower is held so it does not deploy the broken tag without a health gate
+    assert not scene.inspect(WATCHTOWER)["State"]["Running"]
+    assert "Watchtower" in proc.stderr and "stopped" in proc.stderr
+
+    # a fixed release: the next update goes through and Watchtower runs again
+    scene.build("4.0.0")
+    proc = scene.wrapper("flageemonitor-update-image", FLAGEEMONITOR_HEALTH_TIMEOUT="120")
+    assert proc.returncode == 0, proc.stderr
+    assert scene.running_version() == "4.0.0"
+    assert scene.inspect(WATCHTOWER)["State"]["Running"]
+
+
+def test_update_image_restores_a_removed_watchtower_without_touching_the_runtime(scene: Scene) -> None:
+    rt_before = scene.inspect(RUNTIME)
+    scene.oci.docker("rm", "-f", WATCHTOWER)
+    missing = scene.wrapper("flageemonitor-watchtower-logs", "--tail", "5")
+    assert missing.returncode != 0 and "flageemonitor-update-image" in missing.stderr
+    proc = scene.wrapper("flageemonitor-update-image")
+    assert proc.returncode == 0, proc.stderr
+    assert "runtime unchanged" in proc.stderr
+    wt = scene.inspect(WATCHTOWER)
+    assert wt["State"]["Running"] and wt["Args"][-6:] == ["--cleanup", "--label-enable", "--scope", RUNTIME,
+                                                          "--interval", "3600"]
+    rt = scene.inspect(RUNTIME)
+    assert rt["Id"] == rt_before["Id"] and rt["State"]["StartedAt"] == rt_before["State"]["StartedAt"]
+
+
+def test_wrapper_with_a_wrong_runtime_name_says_where_to_fix_it(scene: Scene) -> None:
+    proc = scene.wrapper("flageemonitor-logs", "--tail", "1", FLAGEEMONITOR_RUNTIME_NAME="not-the-runtime")
+    assert proc.returncode == 1
+    assert "FLAGEEMONITOR_RUNTIME_NAME" in proc.stderr and RUNTIME in proc.stderr
+
+
+def test_wrong_token_stops_the_installer_before_any_change(scene: Scene, tmp_path: Path) -> None:
+    installer = tmp_path / "install.sh"
+    scene.fetch_installer(installer)
+    fresh = tmp_path / "fresh-host"
+    containers = scene.oci.container_names()
+    proc = scene.sh(f"bash {installer} wrong-token-0000 --image {scene.image} --runtime-name other "
+                    f"--prefix {fresh}")
+    assert proc.returncode != 0
+    assert "HTTP 401" in proc.stderr and "Nothing was changed" in proc.stderr
+    assert not fresh.exists()
+    assert scene.oci.container_names() == containers
+
+    # --dry-run prints every change and makes none
+    proc = scene.sh(f"bash {installer} {scene.server.token} --image {scene.image} --runtime-name other "
+                    f"--prefix {fresh} --dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert f"would write {fresh}/etc/flageemonitor/flageemonitor.env (mode 600)" in proc.stderr
+    assert "would run" in proc.stderr and "FLAGEEMONITOR_TOKEN=********" in proc.stderr
+    assert scene.server.token not in proc.stderr
+    assert not fresh.exists()
+    assert scene.oci.container_names() == containers
+
+
+def test_rerun_converges_and_uninstall_purge_leaves_nothing(scene: Scene, host_paths_before: dict[str, bool]) -> None:
+    files = {p: p.read_bytes() for p in [scene.env_file, *(scene.bin / w for w in WRAPPERS)]}
+    ids = {name: scene.inspect(name)["Id"] for name in (RUNTIME, WATCHTOWER)}
+    proc = scene.install()
+    assert proc.returncode == 0, proc.stderr
+    assert {p: p.read_bytes() for p in files} == files
+    assert {name: scene.inspect(name)["Id"] for name in ids} == ids  # same containers, not recreated
+
+    proc = scene.sh(f"bash -c 'curl -fsSL -H \"X-Bot-Token: {scene.server.token}\" "
+                    f"{scene.server.url}/api/bootstrap/install.sh | bash -s -- --uninstall --purge "
+                    f"--prefix {scene.prefix}'")
+    assert proc.returncode == 0, proc.stderr
+    assert scene.oci.container_names() == []
+    assert not (scene.prefix / "etc/flageemonitor").exists()
+    assert not scene.state.exists()
+    assert not any((scene.bin / w).exists() for w in WRAPPERS)
+    assert scene.oci.docker("image", "inspect", scene.image, check=False).returncode != 0
+    assert host_paths_before == {p: os.path.exists(p) for p in host_paths_before}
