@@ -34,6 +34,7 @@ class Settings:
     public_url: str | None = None
     auth_failure_limit: int = 20
     auth_failure_window: int = 60
+    db_threads: int = 8
     default_image: str = "ghcr.io/flagee-cloud/flageemonitor-client:latest"
     default_runtime_name: str = "flageemonitor"
     default_container_root: str = "/flageemonitor"
@@ -51,6 +52,7 @@ class Settings:
             public_url=public.rstrip("/") if public else None,
             auth_failure_limit=int(env.get("FLAGEEMONITOR_AUTH_FAILURE_LIMIT", "20")),
             auth_failure_window=int(env.get("FLAGEEMONITOR_AUTH_FAILURE_WINDOW", "60")),
+            db_threads=max(1, int(env.get("FLAGEEMONITOR_DB_THREADS", "8"))),
             default_image=env.get("FLAGEEMONITOR_DEFAULT_IMAGE", cls.default_image),
             watchtower_image=env.get("FLAGEEMONITOR_WATCHTOWER_IMAGE", cls.watchtower_image),
         )

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
-from starlette.concurrency import run_in_threadpool
 
 from flageemonitor import __version__
+from flageemonitor.server.api.deps import run_db
 
 router = APIRouter(tags=["health"])
 
@@ -28,7 +28,7 @@ def _ping(engine: Any) -> None:
 
 async def _check(request: Request) -> JSONResponse:
     try:
-        await run_in_threadpool(_ping, request.app.state.engine)
+        await run_db(request, lambda: _ping(request.app.state.engine))
     except Exception:  # any driver error means the same thing to a probe
         body = Health(status="unavailable", version=__version__, database="unreachable")
         return JSONResponse(body.model_dump(), status_code=503)
