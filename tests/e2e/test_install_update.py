@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flageemonitor.proxy.daemon.state import HEARTBEAT_NAME
 from tests.e2e.conftest import RUNTIME, Scene
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -98,8 +99,16 @@ def test_installer_from_server_starts_runtime_and_scoped_watchtower(scene: Scene
     assert host_paths_before == {p: os.path.exists(p) for p in host_paths_before}
 
 
+def daemon_config_version(scene: Scene) -> object:
+    """The config version the running daemon works with (its heartbeat in the state dir)."""
+    try:
+        return json.loads((scene.state / HEARTBEAT_NAME).read_text()).get("config_version")
+    except (OSError, ValueError):
+        return None
+
+
 def test_update_config_reaches_the_running_daemon(scene: Scene) -> None:
-    before = scene.status()
+    before = daemon_config_version(scene)
     new_config = {
         "PARAM_PROVIDER": "arius",
         "TIMEZONE": "America/Sao_Paulo",
@@ -108,10 +117,12 @@ def test_update_config_reaches_the_running_daemon(scene: Scene) -> None:
         "ssh": {"timeout": 7, "command_timeout": 30},
     }
     version = scene.server.set_config(new_config)
+    assert version != before
     proc = scene.wrapper("flageemonitor-update-config")
     assert proc.returncode == 0, proc.stderr
-    wait_for(lambda: scene.status()["daemon"].get("config_version") == version, 30,
-             f"the daemon to run on config version {version} (was {before['daemon'].get('config_version')})")
+    assert json.loads((scene.state / "config_bot.json").read_text())["CONFIG_VERSION"] == version
+    wait_for(lambda: daemon_config_version(scene) == version, 30,
+             f"the daemon to run on config version {version} (was {before})")
 
 
 def test_update_image_swaps_to_v2_keeping_state(scene: Scene) -> None:
