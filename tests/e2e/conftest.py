@@ -113,7 +113,8 @@ class Scene:
         return subprocess.run(["bash", "-c", cmd], env=self.env(**extra_env), capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL, check=False)
 
-    def wrapper(self, name: str, *args: str, timeout: float = 600, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    def wrapper(self, name: str, *args: str, timeout: float = 600,
+                **extra_env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(self.bin / name), *args], env=self.env(**extra_env), capture_output=True,
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
 

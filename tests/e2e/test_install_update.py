@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import time
 from pathlib import Path
@@ -32,7 +33,9 @@ def wait_for(predicate: object, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_installer_from_server_starts_runtime_and_scoped_watchtower(scene: Scene, host_paths_before: dict[str, bool]) -> None:
+def test_installer_from_server_starts_runtime_and_scoped_watchtower(
+    scene: Scene, host_paths_before: dict[str, bool]
+) -> None:
     v1 = scene.build("1.0.0")
     base_size = int(scene.oci.podman("image", "inspect", "--format", "{{.Size}}", scene.oci.base_image).stdout)
     size = int(scene.oci.podman("image", "inspect", "--format", "{{.Size}}", scene.image).stdout)
@@ -189,16 +192,17 @@ def test_wrong_token_stops_the_installer_before_any_change(scene: Scene, tmp_pat
     scene.fetch_installer(installer)
     fresh = tmp_path / "fresh-host"
     containers = scene.oci.container_names()
-    proc = scene.sh(f"bash {installer} wrong-token-0000 --image {scene.image} --runtime-name other "
-                    f"--prefix {fresh}")
+    q = shlex.quote
+    proc = scene.sh(f"bash {q(str(installer))} wrong-token-0000 --image {q(scene.image)} --runtime-name other "
+                    f"--prefix {q(str(fresh))}")
     assert proc.returncode != 0
     assert "HTTP 401" in proc.stderr and "Nothing was changed" in proc.stderr
     assert not fresh.exists()
     assert scene.oci.container_names() == containers
 
     # --dry-run prints every change and makes none
-    proc = scene.sh(f"bash {installer} {scene.server.token} --image {scene.image} --runtime-name other "
-                    f"--prefix {fresh} --dry-run")
+    proc = scene.sh(f"bash {q(str(installer))} {q(scene.server.token)} --image {q(scene.image)} "
+                    f"--runtime-name other --prefix {q(str(fresh))} --dry-run")
     assert proc.returncode == 0, proc.stderr
     assert f"would write {fresh}/etc/flageemonitor/flageemonitor.env (mode 600)" in proc.stderr
     assert "would run" in proc.stderr and "FLAGEEMONITOR_TOKEN=********" in proc.stderr
@@ -215,9 +219,10 @@ def test_rerun_converges_and_uninstall_purge_leaves_nothing(scene: Scene, host_p
     assert {p: p.read_bytes() for p in files} == files
     assert {name: scene.inspect(name)["Id"] for name in ids} == ids  # same containers, not recreated
 
-    proc = scene.sh(f"bash -c 'curl -fsSL -H \"X-Bot-Token: {scene.server.token}\" "
-                    f"{scene.server.url}/api/bootstrap/install.sh | bash -s -- --uninstall --purge "
-                    f"--prefix {scene.prefix}'")
+    header = shlex.quote(f"X-Bot-Token: {scene.server.token}")
+    url = shlex.quote(f"{scene.server.url}/api/bootstrap/install.sh")
+    prefix = shlex.quote(str(scene.prefix))
+    proc = scene.sh(f"curl -fsSL -H {header} {url} | bash -s -- --uninstall --purge --prefix {prefix}")
     assert proc.returncode == 0, proc.stderr
     assert scene.oci.container_names() == []
     assert not (scene.prefix / "etc/flageemonitor").exists()
