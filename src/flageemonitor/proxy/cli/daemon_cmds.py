@@ -50,6 +50,11 @@ def daemon(
         argv += ["--config", str(config)]
     if inventory_file is not None:
         argv += ["--inventory-file", str(inventory_file)]
+    import signal
+
+    # a SIGHUP sent (by the update wrapper) before the daemon installs its handler must not
+    # kill it: an ignored disposition survives exec, the daemon's handler replaces it
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)  # noqa: S606 - argument list, no shell

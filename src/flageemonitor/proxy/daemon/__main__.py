@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from pathlib import Path
 
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", "-c", type=Path, default=None)
     ap.add_argument("--inventory-file", type=Path, default=None)
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the daemon's own handler is installed
     logs.setup()
     store = ConfigStore(settings.config_path(args.config))
     # with an explicit --config the daemon runs on that file alone (pure local mode)
