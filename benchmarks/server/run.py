@@ -108,7 +108,7 @@ http {{
         listen 127.0.0.1:{port};
         location = /api/ingest/bot/config {{
             default_type application/json;
-            alias {prefix}/config.json;
+            alias {www}/config.json;
         }}
     }}
 }}
@@ -126,8 +126,9 @@ def main() -> None:
         if not shutil.which(tool):
             raise SystemExit(f"{tool} not found (Debian packages: wrk, nginx-light)")
 
-    work = Path(tempfile.mkdtemp(prefix="flageemonitor-bench-"))
-    os.chmod(work, 0o755)  # nginx workers run as an unprivileged user and read config.json
+    work = Path(tempfile.mkdtemp(prefix="flageemonitor-bench-"))  # database, logs: private
+    www = Path(tempfile.mkdtemp(prefix="flageemonitor-bench-www-"))  # only the served JSON
+    os.chmod(www, 0o755)  # noqa: S103  nginx workers run unprivileged and must read config.json
     procs: list[subprocess.Popen[bytes]] = []
     try:
         db_url = f"sqlite:///{work / 'bench.db'}"
@@ -145,12 +146,13 @@ def main() -> None:
         first = httpx.get(base + "/api/ingest/bot/config", headers={"X-Bot-Token": token})
         first.raise_for_status()
         etag = first.headers["etag"]
-        (work / "config.json").write_bytes(first.content)
+        (www / "config.json").write_bytes(first.content)
+        (www / "config.json").chmod(0o644)
         (work / "tmp").mkdir()
 
         nginx_port = free_port()
         conf = work / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(workers=args.workers, prefix=work, port=nginx_port))
+        conf.write_text(NGINX_CONF.format(workers=args.workers, prefix=work, www=www, port=nginx_port))
         procs.append(subprocess.Popen(
             ["nginx", "-p", str(work), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -174,6 +176,7 @@ def main() -> None:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=20)
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(www, ignore_errors=True)
 
     ref = {r.name: r for r in results}
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.workers} workers each, "
