@@ -325,3 +325,11 @@ def test_host_provider_override_shows_in_the_plan(tmp_path: Path) -> None:
     assert zanthus.detail == "would run test_endpoint_privilege (override for zanthus)"
     assert zanthus.data["override"]["action"] == "test_endpoint_privilege"
     assert arius.detail == "would run test_endpoint_connection" and "override" not in arius.data
+
+
+def test_host_with_an_unknown_provider_is_skipped_and_says_why(tmp_path: Path) -> None:
+    inv = write_inventory(tmp_path / "inv.yaml", [{"name": "R1-LOJA001-PDV201", "ip": "127.0.0.2", "provider": "acme"}])
+    report = asyncio.run(execute(RunRequest("test_endpoint_connection", inventory_file=inv), config(),
+                                 state_dir=tmp_path, opener=Unopenable()))
+    (host,) = report.hosts
+    assert host.status is Status.SKIPPED_ROLLOUT and "'acme' has no contract file" in host.detail

@@ -258,6 +258,8 @@ async def process_host(host: Host, run: RunContext) -> HostResult:
         result.status = Status.SKIPPED_ROLLOUT
         result.detail = (f"outside the {decision.provider} rollout: bucket {decision.bucket} "
                          f"is not below {decision.percentage}%")
+        if decision.provider not in load_catalog().providers:
+            result.detail += f" (provider {decision.provider!r} has no contract file; it defaults to 0%)"
         return result
     lazy = _LazySession(run.opener, host)
     resolved = run.resolved
