@@ -91,11 +91,18 @@ RUNS = r"test_endpoint_connection: run (?:ok|failed|error)"
 
 
 @pytest.fixture
-def daemon(server: ControlPlane, proxy: FaultProxy, persona_fleet: Fleet, tmp_path: Path) -> Iterator[DaemonProc]:
+def daemon_extra_env() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture
+def daemon(server: ControlPlane, proxy: FaultProxy, persona_fleet: Fleet, tmp_path: Path,
+           daemon_extra_env: dict[str, str]) -> Iterator[DaemonProc]:
     with tmpfs(tmp_path / "state", "4m") as state:
         env = cli_env(state, proxy.url + "/api/ingest/bot/config", server.token,
                       FLAGEEMONITOR_CLOCK_SCALE=str(SCALE), FLAGEEMONITOR_HEARTBEAT_INTERVAL="0.5",
-                      FLAGEEMONITOR_CONFIG_RETRY="0.5", FLAGEEMONITOR_STOP_GRACE="3", TZ="UTC")
+                      FLAGEEMONITOR_CONFIG_RETRY="0.5", FLAGEEMONITOR_STOP_GRACE="3", TZ="UTC",
+                      **daemon_extra_env)
         log = tmp_path / "daemon.log"
         with log.open("wb") as out:
             proc = subprocess.Popen([CLI, "daemon"], env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -238,3 +245,21 @@ def _running(state: Path, action: str) -> bool:
     except (OSError, ValueError):
         return False
     return bool(hb.get("jobs", {}).get(action, {}).get("running"))
+
+
+@pytest.mark.parametrize("daemon_extra_env", [{"FLAGEEMONITOR_MAX_CONCURRENT_RUNS": "1"}])
+def test_global_limit_bounds_simultaneous_runs_of_different_actions(
+    server: ControlPlane, persona_fleet: Fleet, daemon: DaemonProc, tmp_path: Path
+) -> None:
+    # three actions every 2 s against a hanging endpoint (each run ~6 s), at most one at a time
+    server.set_config(_cfg(tmp_path, persona_fleet, 50_000, slow=True,
+                           crons={"pdv_test_sudo": "* * * * *", "pdv_diagnose_env": "* * * * *"}))
+    ends = r"(?:test_endpoint_connection|test_endpoint_privilege|diagnose_env): run (?:ok|failed|error)"
+    daemon.wait("three finished runs", lambda: daemon.count(ends) >= 3, timeout=60)
+    events = re.findall(r"(test_endpoint_connection|test_endpoint_privilege|diagnose_env): run "
+                        r"(started|ok|failed|error|cancelled)", daemon.text())
+    depth = 0
+    for _action, ev in events:
+        depth += 1 if ev == "started" else -1
+        assert depth in (0, 1), events
+    assert len({a for a, _ in events}) >= 2, events

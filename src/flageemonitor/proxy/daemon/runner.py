@@ -322,13 +322,20 @@ class Daemon:
             self._set_config(outcome.config, reason="fetched")
 
     async def _run_action(self, job: Job, config: BotConfig, scheduled_for: datetime) -> None:
+        try:
+            async with self._sem:  # the whole run, its report and its record count against the limit
+                await self._run_locked(job, config, scheduled_for)
+        except asyncio.CancelledError:
+            log.info("%s: tick %s cancelled", job.name, _iso(scheduled_for))
+            raise
+
+    async def _run_locked(self, job: Job, config: BotConfig, scheduled_for: datetime) -> None:
         t0 = time.monotonic()
         started = datetime.now(UTC)
         result, detail, summary = "error", "", None
+        log.info("%s: run started (tick %s)", job.name, _iso(scheduled_for))
         try:
-            async with self._sem:
-                log.info("%s: run started (tick %s)", job.name, _iso(scheduled_for))
-                report = await self.executor(job, config)
+            report = await self.executor(job, config)
             summary = report.summary()
             result = "failed" if report.failed else "ok"
             try:
