@@ -103,7 +103,7 @@ def _print_json(data: Any) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(help="worker processes (use PostgreSQL for more than one)")] = 1,
+    workers: Annotated[int, typer.Option(help="worker processes; they share state only through the database")] = 1,
     database_url_opt: DbUrl = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:

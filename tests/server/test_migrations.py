@@ -1,0 +1,42 @@
+"""Packaged Alembic migrations: from nothing, and from the first schema with data in it."""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect, text
+
+from flageemonitor.server import crud, migrate
+from flageemonitor.server.core.config import normalize_database_url
+from flageemonitor.server.core.db import make_engine, make_sessionmaker, session_scope
+from flageemonitor.server.models import Base
+
+
+def test_migrations_create_exactly_the_model_schema(db_url: str) -> None:
+    engine = make_engine(normalize_database_url(db_url))
+    try:
+        migrate.upgrade(engine)
+        tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
+        assert tables == set(Base.metadata.tables)
+        for name, table in Base.metadata.tables.items():
+            columns = {c["name"] for c in inspect(engine).get_columns(name)}
+            assert columns == {c.name for c in table.columns}, name
+        assert migrate.current_revision(engine) == migrate.head_revision()
+        migrate.upgrade(engine)  # idempotent
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_from_the_first_schema_keeps_data_and_starts_the_change_generation(db_url: str) -> None:
+    engine = make_engine(normalize_database_url(db_url))
+    try:
+        migrate.upgrade(engine, "0001")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO clients (id, name, created_at) VALUES (1, 'old', CURRENT_TIMESTAMP)"))
+        migrate.upgrade(engine)
+        with session_scope(make_sessionmaker(engine)) as s:
+            assert [c.name for c in crud.list_clients(s)] == ["old"]
+            assert crud.request_state(s, "192.0.2.1", 0.0, 60) == (0, 1)
+            crud.add_network(s, "old", "OLD1", "test")
+        with session_scope(make_sessionmaker(engine)) as s:
+            assert crud.request_state(s, "192.0.2.1", 0.0, 60)[1] == 2  # every change bumps it
+    finally:
+        engine.dispose()
