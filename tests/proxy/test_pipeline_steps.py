@@ -118,9 +118,11 @@ def test_select_applies_filters_and_scopes_to_the_network(tmp_path: Path) -> Non
     assert [h.ip for h in one] == ["127.0.0.3"]
 
 
-def test_hosts_optional_action_selects_nobody_without_a_filter(tmp_path: Path) -> None:
-    spec = load_catalog().spec("diagnose_env")
-    assert select_hosts(RunRequest("diagnose_env", inventory_file=tmp_path / "absent.yaml"), config(), spec) == []
+def test_hosts_optional_action_runs_when_the_inventory_is_unavailable(tmp_path: Path) -> None:
+    report = asyncio.run(execute(RunRequest("diagnose_env", inventory_file=tmp_path / "absent.yaml"), config(),
+                                 state_dir=tmp_path, opener=Unopenable()))
+    assert report.hosts == [] and report.local is not None
+    assert "does not exist" in report.local["detail"] + str(report.local["checks"])
 
 
 def test_inventory_error_surfaces_before_any_host(tmp_path: Path) -> None:

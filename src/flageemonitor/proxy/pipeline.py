@@ -117,10 +117,9 @@ def resolve_action(request: RunRequest, config: BotConfig) -> ResolvedAction:
 
 # ---------------------------------------------------------------- step 2: select
 def select_hosts(request: RunRequest, config: BotConfig, spec: ActionSpec) -> list[Host]:
-    """Hosts for the run. Raises InventoryError. Actions with `hosts_optional` (diagnose_env)
-    contact endpoints only when the request narrows the selection with a filter."""
-    if spec.hosts_optional and request.filters == HostFilter():
-        return []
+    """Hosts for the run (scoped to the configured network without filters). Raises
+    InventoryError; `execute` tolerates it for `hosts_optional` actions (diagnose_env), which
+    report the proxy's own checks with or without endpoints."""
     return open_inventory(config, request.inventory_file).select(request.filters)
 
 
