@@ -335,6 +335,11 @@ cmd_logs() {
 }
 
 main() {
+    case "$PROG" in
+        flageemonitor-update-image | flageemonitor-update-config | flageemonitor-run | flageemonitor-logs | \
+            flageemonitor-watchtower-logs) ;;
+        *) err "unknown command name '$PROG' (install this file as flageemonitor-update-config, -update-image, -run, -logs or -watchtower-logs)" ;;
+    esac
     load_env_file
     setup_docker
     case "$PROG" in
@@ -354,7 +359,6 @@ main() {
                 err "Watchtower ($runtime-watchtower) is missing: run flageemonitor-update-image (or re-run the installer)"
             cmd_logs "$runtime-watchtower" "$@"
             ;;
-        *) err "unknown command name '$PROG' (install this file as flageemonitor-update-config, -update-image, -run, -logs or -watchtower-logs)" ;;
     esac
 }
 
