@@ -156,10 +156,6 @@ def get_network(s: Session, code: str) -> Network:
     return net
 
 
-def find_network(s: Session, code: str) -> Network | None:
-    return s.scalar(select(Network).where(Network.code == code))
-
-
 def client_networks(s: Session, client_id: int) -> list[Network]:
     return list(s.scalars(select(Network).where(Network.client_id == client_id).order_by(Network.code)))
 
@@ -253,13 +249,6 @@ def token_summary(token: Token) -> dict[str, Any]:
         "revoked": token.revoked_at is not None,
         "last_used_at": _iso(token.last_used_at),
     }
-
-
-def find_token(s: Session, presented: str) -> Token | None:
-    """The token whose hash matches, or None. Malformed tokens never reach the database."""
-    if not security.well_formed(presented):
-        return None
-    return find_token_by_hash(s, security.hash_token(presented))
 
 
 def find_token_by_hash(s: Session, digest: str) -> Token | None:

@@ -12,12 +12,12 @@ from flageemonitor.server.core.config import Settings
 router = APIRouter(prefix="/api/bootstrap", tags=["bootstrap"])
 
 
-def installer_values(net_code: str, auth: Authorized, settings: Settings, server_url: str) -> dict[str, str]:
+def installer_values(auth: Authorized, settings: Settings, server_url: str) -> dict[str, str]:
     net = auth.network
     return {
         "DEFAULT_SERVER_URL": server_url,
         "DEFAULT_API_BASE": server_url + "/api/ingest",
-        "DEFAULT_REDE": net_code,
+        "DEFAULT_REDE": net.code,
         "DEFAULT_IMAGE": net.image or settings.default_image,
         "DEFAULT_RUNTIME_NAME": net.runtime_name or settings.default_runtime_name,
         "DEFAULT_CONTAINER_ROOT": net.container_root or settings.default_container_root,
@@ -33,7 +33,7 @@ async def _installer(request: Request, creds: CredentialsDep, windows: bool) -> 
     server_url = settings.public_url or str(request.base_url).rstrip("/")
 
     def values(_session: object, auth: Authorized) -> dict[str, str]:
-        return installer_values(auth.network.code, auth, settings, server_url)
+        return installer_values(auth, settings, server_url)
 
     rendered_values = await run_authorized(request, creds, "bootstrap:read", values)
     rendered = (bootstrap.render_windows if windows else bootstrap.render_linux)(rendered_values)
