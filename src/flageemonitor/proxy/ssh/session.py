@@ -216,6 +216,8 @@ class SshSession:
         input: str | None = None,
         check: bool = False,
     ) -> CommandResult:
+        """See RemoteSession.run. Secrets belong in `input`, never in `command`: the command
+        text may appear in an error detail (`check=True`)."""
         mode = await self._sudo() if sudo else SudoMode.NONE
         line = elevate(command, mode)
         result = await self._exec(line, stdin_for(mode, self.host.password, input), timeout)
