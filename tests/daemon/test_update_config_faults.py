@@ -66,6 +66,12 @@ def test_update_config_fetches_then_answers_unchanged_with_etag_and_keeps_last_g
     assert upd.returncode == 0 and f"version {version}" in upd.stdout
     assert (state / "config_bot.last-good.json").read_bytes() == first
     assert json.loads((state / "config_bot.json").read_bytes())["PARAM_CRON_ACTIONS"] == {"status_caixa": True}
+    # a config replaced by other means (an operator, a wrapper) is not answered with 304
+    served = (state / "config_bot.json").read_bytes()
+    (state / "config_bot.json").write_text(json.dumps({"PARAM_REDE": "TESTNET", "NOTE": "edited by hand"}))
+    r = update_config(env)
+    assert r.returncode == 0 and "updated" in r.stdout
+    assert (state / "config_bot.json").read_bytes() == served
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
@@ -158,7 +164,7 @@ def test_update_config_killed_between_write_and_rename_never_loses_the_config(
             assert update_config(env).returncode == 0
     # kills at random moments: the file is always the old or the new document, never a mix
     rng = random.Random(4)
-    torn = 0
+    torn = replaced = 0
     for _ in range(KILLS_RANDOM):
         before = (state / "config_bot.json").read_bytes()
         next_config(server)
@@ -173,9 +179,10 @@ def test_update_config_killed_between_write_and_rename_never_loses_the_config(
         except Exception:
             torn += 1
         if after != before:
+            replaced += 1
             assert json.loads(after)["CONFIG_VERSION"] > json.loads(before)["CONFIG_VERSION"]
     print(f"\nSIGKILL faults injected: {KILLS_PAUSED} paused + {KILLS_RANDOM} random; "
-          f"configs lost: {lost}; torn configs: {torn}")
+          f"configs lost: {lost}; torn configs: {torn}; random kills that came after the rename: {replaced}")
     assert lost == 0 and torn == 0
     # stale temp files are cleaned by the next update, which works
     r = update_config(env)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import logging
 import os
 import sys
@@ -129,11 +130,14 @@ class ConfigStore:
 
         return load_config_file(self.path)
 
-    def _etag(self) -> str | None:
+    def _etag(self, current: bytes) -> str | None:
+        """The stored ETag, only if it was stored for exactly these bytes (a config replaced by
+        other means must be fetched in full, not answered with 304)."""
         try:
-            return self.etag_path.read_text(encoding="ascii").strip() or None
+            etag, _, digest = self.etag_path.read_text(encoding="ascii").strip().rpartition(" ")
         except (FileNotFoundError, UnicodeDecodeError):
             return None
+        return (etag or None) if digest == hashlib.sha256(current).hexdigest() else None
 
     # --- the refresh
     def refresh(self, source: Source | None) -> Outcome:
@@ -155,7 +159,7 @@ class ConfigStore:
         current_valid = current_bytes is not None and _valid(current_bytes)
         headers = {"X-Bot-Token": source.token, "User-Agent": f"flageemonitor-proxy/{__version__}",
                    "Accept": "application/json"}
-        etag = self._etag() if current_valid else None
+        etag = self._etag(current_bytes) if current_valid and current_bytes is not None else None
         if etag:
             headers["If-None-Match"] = etag
         params = {"rede": source.rede} if source.rede else None
@@ -193,7 +197,7 @@ class ConfigStore:
             return Outcome(Code.INVALID, False,
                            f"server sent the config of network {config.PARAM_REDE!r}, expected {source.rede!r}; {kept}")
         if data == current_bytes:
-            self._write_etag(new_etag)
+            self._write_etag(new_etag, data)
             return Outcome(Code.OK, False, f"config unchanged (version {config.CONFIG_VERSION})", config)
         try:
             if current_valid and current_bytes is not None:
@@ -201,13 +205,14 @@ class ConfigStore:
             _atomic_write(self.path, data, pause_env=PAUSE_HOOK_ENV)
         except OSError as exc:
             return Outcome(Code.LOCAL, False, f"cannot write {self.path}: {_oserror(exc)}; {kept}")
-        self._write_etag(new_etag)
+        self._write_etag(new_etag, data)
         return Outcome(Code.OK, True, f"config updated to version {config.CONFIG_VERSION}", config)
 
-    def _write_etag(self, etag: str | None) -> None:
+    def _write_etag(self, etag: str | None, data: bytes) -> None:
         try:
-            if etag and etag.isascii():
-                _atomic_write(self.etag_path, etag.encode("ascii") + b"\n", durable=False)
+            if etag and etag.isascii() and "\n" not in etag:
+                line = f"{etag} {hashlib.sha256(data).hexdigest()}\n"
+                _atomic_write(self.etag_path, line.encode("ascii"), durable=False)
             else:
                 self.etag_path.unlink(missing_ok=True)
         except OSError as exc:  # an ETag is an optimisation: losing it only costs a full download
