@@ -72,3 +72,22 @@ def test_health_module_imports_no_heavy_dependency() -> None:
     code = f"import sys, flageemonitor.proxy.daemon.health; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_status_without_a_running_daemon_shows_last_runs_and_next_ticks_in_timezone(state: Path) -> None:
+    from flageemonitor.proxy.cli.daemon_cmds import collect_status
+
+    (state / "config_bot.json").write_text(json.dumps({
+        "PARAM_REDE": "REDE1", "TIMEZONE": "America/Sao_Paulo", "CONFIG_VERSION": 7,
+        "PARAM_CRON_ACTIONS": {"pdv_diagnose_env": "*/15 * * * *", "status_caixa": True}}))
+    hist = RunHistory(state)
+    hist.append({"action": "diagnose_env", "result": "ok", "summary": {"total": 2, "ok": 2}})
+    hist.append({"action": "diagnose_env", "result": "skipped_overlap"})
+    st = collect_status(None)
+    assert st["daemon"]["state"] == "not started"
+    assert st["config"] == {"path": str(state / "config_bot.json"), "valid": True, "version": 7, "error": None}
+    actions = {a["action"]: a for a in st["actions"]}
+    assert actions["diagnose_env"]["last_run"]["summary"] == {"total": 2, "ok": 2}  # a skipped tick is not a run
+    assert actions["diagnose_env"]["next"].endswith("-03:00")
+    assert actions["collect_checkout_status"]["enabled"] is True
+    assert actions["shutdown_endpoint"]["cron"] == "50 23 * * *"
