@@ -10,16 +10,20 @@ import argparse
 import asyncio
 import signal
 import sys
+import types
 from pathlib import Path
 
-from flageemonitor.core import env
-from flageemonitor.proxy import logs, settings
-from flageemonitor.proxy.configstore import ConfigStore, source_from_env
-from flageemonitor.proxy.daemon.clock import clock_from_env
-from flageemonitor.proxy.daemon.runner import Daemon, DaemonOptions
+
+def _skip_httpx_cli() -> None:
+    """httpx imports its own command-line client (click, rich, pygments: ~10 MB resident) when
+    those packages are installed, as they are with Typer; the daemon never uses it. A stub
+    without `main` makes httpx fall back to its no-CLI path."""
+    sys.modules.setdefault("httpx._main", types.ModuleType("httpx._main"))
 
 
 def _num(name: str, default: float) -> float:
+    from flageemonitor.core import env
+
     raw = env.get(name)
     try:
         return float(raw) if raw else default
@@ -33,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inventory-file", type=Path, default=None)
     args = ap.parse_args(argv)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the daemon's own handler is installed
+    _skip_httpx_cli()
+    from flageemonitor.proxy import logs, settings
+    from flageemonitor.proxy.configstore import ConfigStore, source_from_env
+    from flageemonitor.proxy.daemon.clock import clock_from_env
+    from flageemonitor.proxy.daemon.runner import Daemon, DaemonOptions
+
     logs.setup()
     store = ConfigStore(settings.config_path(args.config))
     # with an explicit --config the daemon runs on that file alone (pure local mode)
