@@ -43,6 +43,18 @@ def proc_sample(pid: int) -> dict[str, float]:
     }
 
 
+def _next_wait(every: float) -> float:
+    """Seconds to the next sample. With minute sampling, land at second 45 of the wall-clock
+    minute: the runs fire at second 0, so most samples then see the daemon idle."""
+    if every < 60:
+        return every
+    now = time.time()
+    target = now - now % 60 + 45
+    while target - now < every - 30:
+        target += 60
+    return target - now
+
+
 def slope_per_hour(xs: list[float], ys: list[float]) -> float:
     if len(xs) < 3:
         return 0.0
@@ -103,7 +115,7 @@ def main() -> int:
           f"{'failed':>6}", flush=True)
     try:
         while True:
-            time.sleep(max(0.0, min(every, end - time.monotonic())) if rows else 3.0)
+            time.sleep(max(0.0, min(_next_wait(every), end - time.monotonic())) if rows else 3.0)
             if proc.poll() is not None:
                 print(f"daemon died with exit code {proc.returncode}; log: {log_path}", flush=True)
                 return 1
