@@ -47,6 +47,7 @@ def free_port() -> int:
 class Result:
     name: str
     rps: float
+    p50_ms: float
     p99_ms: float
     non2xx: int
 
@@ -65,9 +66,10 @@ def wrk(name: str, url: str, headers: dict[str, str], duration: int, connections
         cmd += ["-H", f"{key}: {value}"]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True, timeout=duration + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return Result(name, rps, p99, int(bad.group(1)) if bad else 0)
+    return Result(name, rps, p50, p99, int(bad.group(1)) if bad else 0)
 
 
 def seed(db_url: str) -> str:
@@ -193,10 +195,11 @@ def main() -> None:
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s x {args.repeat} (median), "
           f"{args.workers} workers each, {os.cpu_count()} CPUs, body {len(first.content)} bytes, "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{'target':<18} {'req/s':>10} {'p99 ms':>9} {'non-2xx/3xx':>12} {'vs nginx req/s':>15} {'vs nginx p99':>13}")
+    print(f"{'target':<18} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>9} {'non-2xx/3xx':>12} {'vs nginx req/s':>15} "
+          f"{'vs nginx p99':>13}")
     for r in results:
         base_r = ref["nginx static 304"] if r.name.endswith("304") else ref["nginx static 200"]
-        print(f"{r.name:<18} {r.rps:>10.0f} {r.p99_ms:>9.2f} {r.non2xx:>12} "
+        print(f"{r.name:<18} {r.rps:>10.0f} {r.p50_ms:>8.2f} {r.p99_ms:>9.2f} {r.non2xx:>12} "
               f"{r.rps / base_r.rps:>14.1%} {r.p99_ms / base_r.p99_ms:>12.1f}x")
     for path in ("200", "304"):
         s, n = ref[f"server {path}"], ref[f"nginx static {path}"]
