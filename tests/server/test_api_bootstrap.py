@@ -24,7 +24,9 @@ def _values(**overrides: str) -> dict[str, str]:
 
 def _prelude(script: str) -> str:
     """The rendered script with `main` stubbed out: only the assignments run."""
-    return script.replace('main "$@" || exit 1', 'main() { :; }\n')
+    last_line = 'main "$@" || exit 1'
+    assert script.rstrip().endswith(last_line), "installer must end with its main call; refusing to run it"
+    return script.rstrip()[: -len(last_line)] + "main() { :; }\n"
 
 
 def test_install_sh_is_rendered_for_the_token_network_with_integrity_headers(api: Api) -> None:
