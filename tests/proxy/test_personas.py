@@ -201,3 +201,23 @@ def test_sftp_upload_lands_atomically_with_its_mode(persona_fleet: Fleet, tmp_pa
     assert target.stat().st_mode & 0o777 == 0o640
     assert ".flagee-" not in listing  # no temp file left behind
     assert (tmp_path / "known_hosts").read_text().startswith(f"[{endpoint.ip}]:{endpoint.port} ssh-ed25519 ")
+
+
+def test_concurrent_first_contacts_to_one_endpoint_pin_its_key_once(persona_fleet: Fleet, tmp_path: Path) -> None:
+    endpoint = persona_fleet.endpoint("FLEET-LOJA001-PDV201")
+    host = Host.build(endpoint.name, endpoint.ip, port=endpoint.port, password=PASSWORD)
+    connector = Connector(ConnectSettings(connect_timeout=5, command_timeout=10),
+                          HostKeyStore(tmp_path / "known_hosts", "pin"))
+
+    async def one() -> int:
+        session = await connector.open(host)
+        try:
+            return (await session.run(["true"])).exit_status
+        finally:
+            await session.close()
+
+    async def many() -> list[int]:
+        return list(await asyncio.gather(*(one() for _ in range(20))))
+
+    assert asyncio.run(many()) == [0] * 20
+    assert len((tmp_path / "known_hosts").read_text().splitlines()) == 1

@@ -89,3 +89,23 @@ def test_connect_errors_map_to_named_errors_without_secrets() -> None:
     assert isinstance(denied, AuthRejected)
     for err in (refused, timeout, kex, denied):
         assert "s3cret-pw" not in str(err)
+
+
+def test_host_key_decision_accepts_the_pinned_key_refuses_a_changed_one(tmp_path: Path) -> None:
+    from flageemonitor.proxy.ssh.session import _PinningClient
+
+    store = HostKeyStore(tmp_path / "known_hosts", "pin")
+    first = asyncssh.generate_private_key("ssh-ed25519").convert_to_public()
+    other = asyncssh.generate_private_key("ssh-ed25519").convert_to_public()
+    newcomer = _PinningClient(store, "127.0.0.2", 22)
+    assert newcomer.validate_host_public_key("127.0.0.2", "127.0.0.2", 22, first)
+    assert newcomer.new_key == first
+    store.pin("127.0.0.2", 22, first)
+    # a connection that started before the pin (concurrent first contact) sees the same key
+    assert _PinningClient(store, "127.0.0.2", 22).validate_host_public_key("h", "127.0.0.2", 22, first)
+    changed = _PinningClient(store, "127.0.0.2", 22)
+    assert not changed.validate_host_public_key("h", "127.0.0.2", 22, other)
+    assert changed.refused == "changed"
+    strict = _PinningClient(HostKeyStore(tmp_path / "strict_hosts", "strict"), "127.0.0.3", 22)
+    assert not strict.validate_host_public_key("h", "127.0.0.3", 22, first)
+    assert strict.refused == "unknown"

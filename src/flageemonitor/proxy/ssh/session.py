@@ -63,7 +63,10 @@ class _PinningClient(asyncssh.SSHClient):
     def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
         if self.store is None:
             return True
-        if self.store.pinned(self.ip, self.port):
+        pinned = self.store.pinned(self.ip, self.port)
+        if key in pinned:
+            return True  # pinned meanwhile by a concurrent connection to the same endpoint
+        if pinned:
             self.refused = "changed"
             return False
         if self.store.policy == "strict":
