@@ -127,6 +127,11 @@ class Demo:
         log = (self.workdir / "daemon.log").open("ab")
         self.procs.append(subprocess.Popen(["flageemonitor", "daemon"], env=env, stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True))
+        deadline = time.monotonic() + 60
+        while not (state / "config_bot.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)  # the daemon fetches its first config from the control plane
+        if not (state / "config_bot.json").exists():
+            raise SystemExit(f"demo: the daemon got no config; see {self.workdir / 'daemon.log'}")
         prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k.startswith("FLAGEEMONITOR_STATE"))
         return [
             f"{prefix} uv run flageemonitor run diagnose_env --loja 1",
