@@ -5,10 +5,12 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from flageemonitor import __version__
+from flageemonitor.server.api.deps import SECURITY_SCHEMES
 from flageemonitor.server.api.errors import ApiError, api_error_handler
 from flageemonitor.server.api.routes import bootstrap, health, ingest, metrics
 from flageemonitor.server.cache import LookupCache
@@ -45,4 +47,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware)
     for module in (health, ingest, bootstrap, metrics):
         app.include_router(module.router)
+    _describe_security(app)
     return app
+
+
+def _describe_security(app: FastAPI) -> None:
+    """Add the token schemes the routes reference (they read the headers themselves)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import Connection, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -63,12 +63,13 @@ _REQUEST_STATE = text(
 )
 
 
-def request_state(s: Session, address: str, now: float, window: int) -> tuple[int, int]:
+def request_state(db: Connection | Session, address: str, now: float, window: int) -> tuple[int, int]:
     """(failed authentications of `address` in this window, change generation) in one round trip.
 
-    Plain SQL on the session's connection: this runs on every request, the ORM adds nothing here.
+    Plain SQL on a plain connection: this runs on every request, the ORM adds nothing here.
     """
-    row = s.connection().execute(_REQUEST_STATE, {"address": address, "bucket": _bucket(now, window)}).one()
+    conn = db.connection() if isinstance(db, Session) else db
+    row = conn.execute(_REQUEST_STATE, {"address": address, "bucket": _bucket(now, window)}).one()
     return int(row[0] or 0), int(row[1] or 0)
 
 

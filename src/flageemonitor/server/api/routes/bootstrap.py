@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from flageemonitor.server import bootstrap
-from flageemonitor.server.api.deps import Authorized, CredentialsDep, run_authorized
+from flageemonitor.server.api.deps import Authorized, openapi_auth, run_authorized
 from flageemonitor.server.api.errors import AUTH_RESPONSES
 from flageemonitor.server.core.config import Settings
 
@@ -28,14 +28,14 @@ def installer_values(auth: Authorized, settings: Settings, server_url: str) -> d
     }
 
 
-async def _installer(request: Request, creds: CredentialsDep, windows: bool) -> Response:
+async def _installer(request: Request, windows: bool) -> Response:
     settings: Settings = request.app.state.settings
     server_url = settings.public_url or str(request.base_url).rstrip("/")
 
     def values(_session: object, auth: Authorized) -> dict[str, str]:
         return installer_values(auth, settings, server_url)
 
-    rendered_values = await run_authorized(request, creds, "bootstrap:read", values)
+    rendered_values = await run_authorized(request, "bootstrap:read", values)
     rendered = (bootstrap.render_windows if windows else bootstrap.render_linux)(rendered_values)
     return Response(
         rendered.body.encode("utf-8"),
@@ -48,15 +48,17 @@ async def _installer(request: Request, creds: CredentialsDep, windows: bool) -> 
     "/install.sh",
     response_class=Response,
     responses={**AUTH_RESPONSES, 200: {"content": {"text/x-shellscript": {"schema": {"type": "string"}}}}},
+    openapi_extra=openapi_auth(),
 )
-async def install_sh(request: Request, creds: CredentialsDep) -> Response:
-    return await _installer(request, creds, windows=False)
+async def install_sh(request: Request) -> Response:
+    return await _installer(request, windows=False)
 
 
 @router.get(
     "/install.ps1",
     response_class=Response,
     responses={**AUTH_RESPONSES, 200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    openapi_extra=openapi_auth(),
 )
-async def install_ps1(request: Request, creds: CredentialsDep) -> Response:
-    return await _installer(request, creds, windows=True)
+async def install_ps1(request: Request) -> Response:
+    return await _installer(request, windows=True)

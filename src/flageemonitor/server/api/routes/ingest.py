@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from flageemonitor.server import crud
-from flageemonitor.server.api.deps import Authorized, CredentialsDep, run_authorized
+from flageemonitor.server.api.deps import Authorized, openapi_auth, run_authorized
 from flageemonitor.server.api.errors import AUTH_RESPONSES, ApiError
 from flageemonitor.server.cache import ConfigView, LookupCache
 
@@ -51,14 +49,15 @@ def _current(cache: LookupCache, session: Session, auth: Authorized) -> ConfigVi
         304: {"description": "unchanged since the ETag sent in If-None-Match"},
     },
     response_class=Response,
+    openapi_extra=openapi_auth(
+        {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
+         "description": "ETag of the copy the caller has; 304 when it is still current"}
+    ),
 )
-async def bot_config(
-    request: Request,
-    creds: CredentialsDep,
-    if_none_match: Annotated[str | None, Header()] = None,
-) -> Response:
+async def bot_config(request: Request) -> Response:
     cache: LookupCache = request.app.state.cache
-    view = await run_authorized(request, creds, "config:read", lambda s, auth: _current(cache, s, auth))
+    view = await run_authorized(request, "config:read", lambda s, auth: _current(cache, s, auth))
+    if_none_match = request.headers.get("if-none-match")
     headers = {"ETag": view.etag, "Cache-Control": "no-cache", "X-Config-Version": str(view.version)}
     if _matches(if_none_match, view.etag):
         return Response(status_code=304, headers=headers)
