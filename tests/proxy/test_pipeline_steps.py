@@ -27,6 +27,7 @@ from flageemonitor.core.errors import (
 from flageemonitor.core.facts import EndpointFacts
 from flageemonitor.core.hosts import Host, HostFilter
 from flageemonitor.core.results import Status
+from flageemonitor.proxy import ssh as _ssh  # noqa: F401 - imported up front so timings exclude it
 from flageemonitor.proxy.actions.base import RemoteSession
 from flageemonitor.proxy.facts_cache import FactsCache
 from flageemonitor.proxy.pipeline import (
@@ -285,7 +286,7 @@ def test_concurrency_bounds_hosts_in_flight_and_silent_hosts_cost_one_connect_ti
     assert all("no SSH answer within 0.4s" in h.detail for h in report.hosts)
     assert all(0.35 < h.duration_s < 1.5 for h in report.hosts)
     assert server.peak <= 2
-    assert 0.75 < elapsed < 3  # two waves of 0.4 s
+    assert 0.75 < elapsed < 5  # two waves of 0.4 s (the upper bound only guards against a hang)
 
 
 # ---- provider overrides
