@@ -23,6 +23,8 @@ from flageemonitor.core.config_model import BotConfig
 from flageemonitor.core.errors import InventoryError
 from flageemonitor.core.hosts import Host, HostFilter
 
+# libyaml's safe loader when available: ~10x faster on large fleets, same semantics
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _KNOWN = {"name", "ip", "port", "user", "password", "key_file", "provider", "tags"}
 
 
@@ -35,7 +37,7 @@ class FileInventory:
 
     def load(self) -> list[Host]:
         try:
-            doc = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+            doc = yaml.load(self.path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
         except FileNotFoundError:
             raise InventoryError(f"inventory file {self.path} does not exist") from None
         except yaml.YAMLError as exc:
