@@ -7,7 +7,7 @@
 #
 # The build installs dependencies from PyPI; with podman on a host without a bridge use
 # `--network host`. Behind a TLS-inspecting proxy give its CA with --ca-bundle (default:
-# $PIP_CERT when set), used for that step only.
+# $PIP_CERT, else $SSL_CERT_FILE), used for that step only.
 set -euo pipefail
 
 say() { printf 'build-image: %s\n' "$*" >&2; }
@@ -19,7 +19,7 @@ usage() {
 
 main() {
     local root tag="" base="" version="" engine="" push=0 network="" context="" keep_context=0
-    local ca_bundle=${PIP_CERT:-}
+    local ca_bundle=${PIP_CERT:-${SSL_CERT_FILE:-}}
     root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
     while [ "$#" -gt 0 ]; do
         case "$1" in
@@ -61,6 +61,8 @@ main() {
         --format requirements-txt > "$context/requirements.lock")
     rm -rf "$context/image"
     cp -a "$root/deploy/image" "$context/image"
+    # also keeps old buildah (podman 4.3) from reusing LABEL/ENV layers built with other --build-arg values
+    printf 'version=%s\nrevision=%s\n' "$version" "$revision" >"$context/image/BUILD_INFO"
     cp "$root/deploy/Dockerfile" "$context/Dockerfile"
     rm -rf "$context/build-ca"
     mkdir -p "$context/build-ca"

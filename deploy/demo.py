@@ -48,6 +48,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def ca_args() -> list[str]:
+    """The machine's CA bundle for the image's PyPI step (a TLS-inspecting proxy's CA lives there)."""
+    bundle = Path("/etc/ssl/certs/ca-certificates.crt")
+    return ["--ca-bundle", str(bundle)] if bundle.is_file() else []
+
+
 def engine_available() -> bool:
     tools = ("podman", "runc", "docker-registry", "mmdebstrap", "docker", "curl")
     return os.geteuid() == 0 and all(shutil.which(t) for t in tools)
@@ -145,7 +151,7 @@ class Demo:
         say("building the proxy image (first run: base image from the Debian mirror, dependencies from PyPI)")
         with (self.workdir / "build.log").open("wb") as log:
             built = subprocess.run([str(ROOT / "deploy/build-image.sh"), "--engine", "podman", "--tag", image,
-                                    "--base", oci.base_image, "--network", "host", "--push"],
+                                    "--base", oci.base_image, "--network", "host", "--push", *ca_args()],
                                    env=oci.env, check=False, stdout=log, stderr=subprocess.STDOUT)
         if built.returncode != 0:
             raise SystemExit("demo: the image build failed:\n" + (self.workdir / "build.log").read_text()[-3000:])

@@ -84,7 +84,8 @@ class Scene:
         else:
             proc = subprocess.run(
                 [str(ROOT / "deploy/build-image.sh"), "--engine", "podman", "--tag", self.image,
-                 "--base", self.oci.base_image, "--version", version, "--network", "host", "--push"],
+                 "--base", self.oci.base_image, "--version", version, "--network", "host", "--push",
+                 *host_ca_bundle()],
                 env=self.oci.env, capture_output=True, text=True, timeout=900, check=False,
             )
             assert proc.returncode == 0, proc.stderr[-4000:]
@@ -128,6 +129,12 @@ class Scene:
     def status(self) -> dict[str, Any]:
         out = self.oci.docker("exec", RUNTIME, "flageemonitor", "status", "--json").stdout
         return json.loads(out)  # type: ignore[no-any-return]
+
+
+def host_ca_bundle() -> list[str]:
+    """The machine's CA bundle for the image's PyPI step (a TLS-inspecting proxy's CA lives there)."""
+    bundle = Path("/etc/ssl/certs/ca-certificates.crt")
+    return ["--ca-bundle", str(bundle)] if bundle.is_file() else []
 
 
 def _standin(oci: Oci, workdir: Path, ref: str) -> None:
