@@ -158,3 +158,11 @@ def test_db_upgrade_reaches_the_shipped_head(cli: Cli) -> None:
     assert "latest schema" in out
     _, out, _ = cli("db", "current")
     assert out.strip() == "current: 0002  head: 0002"
+
+
+def test_serve_refuses_to_start_on_an_unreachable_database_with_one_clear_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}"
+    result = runner.invoke(app, ["serve", "--database-url", url, "--port", "1"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: cannot migrate sqlite:///")
+    assert "unable to open database file" in result.stderr
