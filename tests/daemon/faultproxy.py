@@ -58,7 +58,11 @@ class FaultProxy:
             def do_GET(self) -> None:
                 proxy.handle(self)
 
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # clients that give up on a cut or hanging answer reset the connection
+
+        server = Server(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
         server.allow_reuse_address = True
         self.port = server.server_address[1]
