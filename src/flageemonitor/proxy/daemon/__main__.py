@@ -45,8 +45,13 @@ def main(argv: list[str] | None = None) -> int:
 
     logs.setup()
     store = ConfigStore(settings.config_path(args.config))
-    # with an explicit --config the daemon runs on that file alone (pure local mode)
-    source = None if args.config is not None else source_from_env()
+    from flageemonitor.core import env
+
+    # with an explicit --config, or FLAGEEMONITOR_CONFIG_REFRESH=false (the original's switch for
+    # a read-only mounted config), the daemon runs on the local file alone
+    refresh = env.get("CONFIG_REFRESH")
+    no_fetch = args.config is not None or (refresh is not None and not env.truthy(refresh))
+    source = None if no_fetch else source_from_env()
     options = DaemonOptions(
         state_dir=settings.state_dir(),
         inventory_file=args.inventory_file,
