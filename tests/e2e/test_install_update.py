@@ -201,9 +201,14 @@ def test_wrong_token_stops_the_installer_before_any_change(scene: Scene, tmp_pat
     assert scene.oci.container_names() == containers
 
     # --dry-run prints every change and makes none
+    password_file = tmp_path / "registry-password"
+    password_file.write_text("registry-secret-0451\n")
     proc = scene.sh(f"bash {q(str(installer))} {q(scene.server.token)} --image {q(scene.image)} "
-                    f"--runtime-name other --prefix {q(str(fresh))} --dry-run")
+                    f"--runtime-name other --prefix {q(str(fresh))} --dry-run "
+                    f"--registry-user bot --registry-password-file {q(str(password_file))}")
     assert proc.returncode == 0, proc.stderr
+    assert f"would log in to {scene.oci.registry} as bot" in proc.stderr
+    assert "registry-secret-0451" not in proc.stderr
     assert f"would write {fresh}/etc/flageemonitor/flageemonitor.env (mode 600)" in proc.stderr
     assert "would run" in proc.stderr and "FLAGEEMONITOR_TOKEN=********" in proc.stderr
     assert scene.server.token not in proc.stderr
