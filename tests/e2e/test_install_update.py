@@ -235,3 +235,24 @@ def test_rerun_converges_and_uninstall_purge_leaves_nothing(scene: Scene, host_p
     assert not any((scene.bin / w).exists() for w in WRAPPERS)
     assert scene.oci.docker("image", "inspect", scene.image, check=False).returncode != 0
     assert host_paths_before == {p: os.path.exists(p) for p in host_paths_before}
+
+
+def test_legacy_container_root_keeps_the_state_under_ariusmonitor(scene: Scene, tmp_path: Path) -> None:
+    prefix = tmp_path / "legacy-host"
+    proc = scene.install("--container-root", "/ariusmonitor", "--runtime-name", "fm-legacy", prefix=prefix)
+    try:
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        rt = scene.inspect("fm-legacy")
+        assert [m["Destination"] for m in rt["Mounts"] if m["Type"] == "bind"] == ["/ariusmonitor/state"]
+        env = dict(e.split("=", 1) for e in rt["Config"]["Env"])
+        assert env["FLAGEEMONITOR_STATE_DIR"] == "/ariusmonitor/state"
+        assert (prefix / "var/lib/flageemonitor/config_bot.json").is_file()
+        same = scene.oci.docker("exec", "fm-legacy", "cat", "/ariusmonitor/state/config_bot.json").stdout
+        assert same == (prefix / "var/lib/flageemonitor/config_bot.json").read_text()
+    finally:
+        installer = tmp_path / "install.sh"
+        scene.fetch_installer(installer)
+        q = shlex.quote
+        removed = scene.sh(f"bash {q(str(installer))} --uninstall --purge --prefix {q(str(prefix))}")
+        assert removed.returncode == 0, removed.stderr
+    assert "fm-legacy" not in scene.oci.container_names()
