@@ -249,6 +249,11 @@ def test_legacy_container_root_keeps_the_state_under_ariusmonitor(scene: Scene, 
         assert (prefix / "var/lib/flageemonitor/config_bot.json").is_file()
         same = scene.oci.docker("exec", "fm-legacy", "cat", "/ariusmonitor/state/config_bot.json").stdout
         assert same == (prefix / "var/lib/flageemonitor/config_bot.json").read_text()
+        # SIGTERM reaches the daemon through tini: a clean exit, not a kill after the grace period
+        assert rt["Config"]["StopTimeout"] == 30
+        scene.oci.docker("stop", "fm-legacy")
+        assert scene.inspect("fm-legacy")["State"]["ExitCode"] == 0
+        assert "daemon stopped" in scene.oci.docker("logs", "--tail", "3", "fm-legacy").stdout
     finally:
         installer = tmp_path / "install.sh"
         scene.fetch_installer(installer)
