@@ -22,6 +22,7 @@ SHELL_FILES = [
     ROOT / "deploy/image/entrypoint.sh",
     ROOT / "deploy/image/run_action.sh",
     ROOT / "deploy/image/update_config.sh",
+    ROOT / "scripts/demo",
 ]
 HOSTILE = "x'; touch /tmp/pwned-by-installer; echo '$(id) `id` \" \\"
 
