@@ -49,7 +49,7 @@ def _setup(server: ZabbixServer, tmp_path: Path, *extra: str) -> Any:
     result = CliRunner().invoke(app, ["zabbix", "setup-reporting", "--json", "--config",
                                       str(_config_file(tmp_path, server)), *extra])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def test_setup_reporting_creates_items_and_proxy_host_once(
@@ -144,6 +144,6 @@ def test_zabbix_check_reports_version_and_endpoint_count(
     result = CliRunner().invoke(app, ["zabbix", "check", "--json", "--config",
                                       str(_config_file(tmp_path, zabbix_server))])
     assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
+    out = json.loads(result.stdout)
     assert out["api_version"] == ".".join(zabbix_server.version.split(".")[:2])
     assert out["endpoints"] == 2 and out["auth"] == "password" and zabbix_server.password not in result.output

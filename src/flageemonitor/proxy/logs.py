@@ -105,12 +105,38 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(out, default=str, ensure_ascii=False))
 
 
+class _StandardStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stdout`/`sys.stderr` is when a record is emitted.
+
+    A plain StreamHandler keeps the stream object it was given; when the process swaps its
+    standard streams (an embedding program, a test runner), that object may be closed by the
+    next log line, and the record is lost with a logging error.
+    """
+
+    def __init__(self, name: str) -> None:
+        logging.Handler.__init__(self)
+        self._name = name
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        stream: TextIO = getattr(sys, self._name)
+        return stream
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:  # StreamHandler API; the live stream is always used
+        return
+
+
 def setup(level: str | None = None, stream: TextIO | None = None, fmt: str | None = None) -> None:
     """Configure the root logger once: stdout, one line per event, redacted."""
     stream = stream or sys.stdout
     fmt = (fmt or env.get("LOG_FORMAT") or "text").lower()
     add_secret(env.get("TOKEN"))
-    handler = logging.StreamHandler(stream)
+    handler: logging.Handler
+    if stream is sys.stdout or stream is sys.stderr:
+        handler = _StandardStreamHandler("stdout" if stream is sys.stdout else "stderr")
+    else:
+        handler = logging.StreamHandler(stream)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
