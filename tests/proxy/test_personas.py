@@ -168,15 +168,18 @@ def test_privilege_check_as_root_needs_no_sudo(fleet_run: FleetRun) -> None:
 
 
 def test_diagnose_env_reports_proxy_checks_and_endpoint_paths(fleet_run: FleetRun) -> None:
-    result = fleet_run("run", "diagnose_env", "--json", "--host", "FLEET-LOJA001-PDV201")
+    result = fleet_run("run", "diagnose_env", "--json", "--host", "FLEET-LOJA001-PDV20[15]")
     report = result.report()
     checks = {c["name"]: c for c in report["local"]["checks"]}
     assert checks["config"]["ok"] and checks["state_dir"]["ok"]
     assert checks["inventory"]["ok"] and "9 host(s)" in checks["inventory"]["detail"]
-    host = result.hosts()["FLEET-LOJA001-PDV201"]
-    assert "/bin" in host["data"]["path"]
-    assert host["data"]["shutdown"] == ""  # busybox endpoints have no shutdown command
-    assert host["status"] == "failed" and "no shutdown command" in host["detail"]
+    supported = result.hosts()["FLEET-LOJA001-PDV201"]
+    assert "/bin" in supported["data"]["path"]
+    assert supported["data"]["shutdown"] == "/sbin/shutdown"
+    assert supported["status"] == "ok"
+    bare = result.hosts()["FLEET-LOJA001-PDV205"]  # the unknown distro has no shutdown command
+    assert bare["data"]["shutdown"] == ""
+    assert bare["status"] == "failed" and "no shutdown command" in bare["detail"]
     assert result.returncode == 1
 
 

@@ -80,12 +80,13 @@ def normalize_distro(raw: str) -> str:
     return value
 
 
-def _sections(output: str) -> dict[str, list[str]]:
+def split_sections(output: str, mark: str = MARK) -> dict[str, list[str]]:
+    """Lines of a marker-delimited remote output, by section name (`<mark>name` lines open one)."""
     sections: dict[str, list[str]] = {}
     current: str | None = None
     for line in output.replace("\r\n", "\n").split("\n"):
-        if line.startswith(MARK):
-            current = line[len(MARK):].strip()
+        if line.startswith(mark):
+            current = line[len(mark):].strip()
             sections.setdefault(current, [])
         elif current is not None:
             sections[current].append(line)
@@ -114,7 +115,7 @@ def _slackware_version(lines: list[str]) -> str | None:
 
 def parse_probe(output: str) -> EndpointFacts:
     """Parse the output of PROBE_COMMAND into normalised facts (unknown fields say so)."""
-    sec = _sections(output)
+    sec = split_sections(output)
     raw_arch = next((ln.strip() for ln in sec.get("uname", []) if ln.strip()), "")
     arch = normalize_arch(raw_arch)
 

@@ -74,8 +74,17 @@ exec /bin/busybox sleep 600
 """
 
 
+# A supported endpoint has /sbin/shutdown; a test endpoint must never power anything off.
+SHUTDOWN_STUB = """#!/bin/busybox sh
+echo "shutdown: test endpoint, not powering off ($*)" >&2
+exit 1
+"""
+WITH_SHUTDOWN = {"sbin/shutdown": SHUTDOWN_STUB}
+
+
 def _os_release(distro_id: str, version: str, pretty: str) -> dict[str, str]:
-    return {"etc/os-release": f'NAME="{pretty}"\nID={distro_id}\nVERSION_ID="{version}"\nPRETTY_NAME="{pretty}"\n'}
+    release = f'NAME="{pretty}"\nID={distro_id}\nVERSION_ID="{version}"\nPRETTY_NAME="{pretty}"\n'
+    return {"etc/os-release": release}
 
 
 @dataclass(frozen=True)
@@ -100,15 +109,18 @@ class Persona:
 
 
 PERSONAS: tuple[Persona, ...] = (
-    Persona("ubuntu2204", "FLEET-LOJA001-PDV201", _os_release("ubuntu", "22.04", "Ubuntu 22.04.4 LTS"),
+    Persona("ubuntu2204", "FLEET-LOJA001-PDV201",
+            {**_os_release("ubuntu", "22.04", "Ubuntu 22.04.4 LTS"), **WITH_SHUTDOWN},
             expect_distro="ubuntu", expect_version="22.04", expect_arch="x86_64", expect_level="L1"),
     Persona("ubuntu1404_i686", "FLEET-LOJA001-PDV202",
             {**_os_release("ubuntu", "14.04", "Ubuntu 14.04.6 LTS"),
-             "etc/lsb-release": "DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=14.04\n"},
+             "etc/lsb-release": "DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=14.04\n", **WITH_SHUTDOWN},
             arch32=True, expect_distro="ubuntu", expect_version="14.04", expect_arch="i686", expect_level="L2"),
-    Persona("mint21", "FLEET-LOJA001-PDV203", _os_release("linuxmint", "21", "Linux Mint 21"), auth="key",
+    Persona("mint21", "FLEET-LOJA001-PDV203", {**_os_release("linuxmint", "21", "Linux Mint 21"), **WITH_SHUTDOWN},
+            auth="key",
             expect_distro="mint", expect_version="21", expect_arch="x86_64", expect_level="L1"),
-    Persona("slackware1337", "FLEET-LOJA001-PDV204", {"etc/slackware-version": "Slackware 13.37.0\n"},
+    Persona("slackware1337", "FLEET-LOJA001-PDV204",
+            {"etc/slackware-version": "Slackware 13.37.0\n", **WITH_SHUTDOWN},
             legacy_only=True, expect_distro="slackware", expect_version="13.37", expect_arch="x86_64",
             expect_level="L2"),
     Persona("unknown", "FLEET-LOJA001-PDV205", _os_release("plan9", "4", "Plan 9"),
@@ -235,6 +247,8 @@ def build_chroot(root: Path, files: dict[str, str], busybox: Path, *, hang: bool
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
+        if path.parent.name in {"bin", "sbin"}:
+            path.chmod(0o755)
     if hang:
         script = root / "bin" / "hang-unless-probe"
         script.write_text(HANG_SCRIPT)

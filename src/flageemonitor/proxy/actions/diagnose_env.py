@@ -20,6 +20,7 @@ import httpx
 from flageemonitor import __version__
 from flageemonitor.core import env
 from flageemonitor.core.config_model import BotConfig
+from flageemonitor.core.facts import split_sections
 from flageemonitor.core.hosts import Host, HostFilter
 from flageemonitor.proxy.actions import register
 from flageemonitor.proxy.actions.base import ActionContext, ActionOutcome, RemoteAction, RemoteSession
@@ -117,15 +118,9 @@ def summarise(checks: list[Check]) -> ActionOutcome:
 
 
 def parse_endpoint(output: str) -> dict[str, str]:
-    sections: dict[str, list[str]] = {}
-    current: str | None = None
-    for line in output.replace("\r\n", "\n").split("\n"):
-        if line.startswith(MARK):
-            current = line[len(MARK):].strip()
-            sections.setdefault(current, [])
-        elif current is not None and line.strip():
-            sections[current].append(line.strip())
-    return {key: (sections.get(key) or [""])[0] for key in ("path", "sudo", "shutdown")}
+    sections = split_sections(output, MARK)
+    firsts = {key: next((ln.strip() for ln in lines if ln.strip()), "") for key, lines in sections.items()}
+    return {key: firsts.get(key, "") for key in ("path", "sudo", "shutdown")}
 
 
 @register
