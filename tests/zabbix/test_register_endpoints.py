@@ -141,3 +141,28 @@ def test_register_by_legacy_alias_through_the_pipeline_with_a_file(
     report = asyncio.run(execute(RunRequest(action="register_hosts", dry_run=True), cfg,
                                  state_dir=tmp_path / "state"))
     assert report.local_failed and "--arg endpoints=FILE" in str(report.local)
+
+
+def test_register_accepts_the_original_command_line_flags(
+    zabbix_server: ZabbixServer, reg: dict[str, Any], tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from flageemonitor.proxy.cli.app import app
+
+    config_file = tmp_path / "config_bot.json"
+    config_file.write_text(json.dumps(_config(zabbix_server, reg).raw()))
+    listing = tmp_path / "endpoints.yaml"
+    listing.write_text(yaml.safe_dump({"endpoints": [{"loja": 8, "pdv": 201, "ip": "127.0.2.81"}]}))
+    argv = ["run", "pdv_auto_register", "--config", str(config_file), "--endpoints", str(listing),
+            "--list-missing", "--json"]
+    planned = CliRunner().invoke(app, argv, env={"FLAGEEMONITOR_STATE_DIR": str(tmp_path / "state")})
+    assert planned.exit_code == 0, planned.output
+    assert json.loads(planned.stdout)["local"]["missing"] == [{"name": "REG-LOJA008-PDV201", "ip": "127.0.2.81"}]
+    assert _host(zabbix_server, "REG-LOJA008-PDV201", reg["compat"]) == []  # reported, not created
+    created = CliRunner().invoke(app, [*argv, "--autoregister"],
+                                 env={"FLAGEEMONITOR_STATE_DIR": str(tmp_path / "state")})
+    assert created.exit_code == 0, created.output
+    assert len(_host(zabbix_server, "REG-LOJA008-PDV201", reg["compat"])) == 1

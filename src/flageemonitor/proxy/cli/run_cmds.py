@@ -95,6 +95,14 @@ Timeout = Annotated[float | None, typer.Option("--timeout", min=0.1, help="per r
 ConfigFile = Annotated[Path | None, typer.Option("--config", help="config_bot.json (default: in the state dir)")]
 InventoryFile = Annotated[Path | None, typer.Option("--inventory", help="YAML file inventory")]
 ArgOpt = Annotated[list[str] | None, typer.Option("--arg", help="action option KEY=VALUE (repeatable)")]
+# register_endpoints' options under the original's flag names (scripts and operators use them)
+Autoregister = Annotated[bool, typer.Option("--autoregister", help="register_endpoints: create missing hosts")]
+FixDivergent = Annotated[bool, typer.Option(
+    "--fix-divergent", help="register_endpoints: rename hosts whose IP is known under another name")]
+ListOnly = Annotated[bool, typer.Option(
+    "--list-missing", "--list-zabbix-only", help="register_endpoints: report only (always reported; kept for scripts)")]
+Endpoints = Annotated[Path | None, typer.Option(
+    "--endpoints", help="register_endpoints: YAML/CSV endpoint list (default: the store databases)")]
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:
@@ -118,6 +126,8 @@ def run(
     dry_run: DryRun = False, json_out: JsonOut = False, concurrency: Concurrency = None,
     timeout: Timeout = None, config: ConfigFile = None, inventory: InventoryFile = None, arg: ArgOpt = None,
     agent_status: AgentStatus = None, trigger_id: TriggerId = None, trigger_name: TriggerName = None,
+    autoregister: Autoregister = False, fix_divergent: FixDivergent = False, list_only: ListOnly = False,
+    endpoints: Endpoints = None,
 ) -> None:
     from flageemonitor.core.hosts import HostFilter
     from flageemonitor.proxy.pipeline import RunRequest
@@ -131,8 +141,16 @@ def run(
         filters.loja_number  # noqa: B018 - validates --loja early
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--loja") from None
+    args = _pairs(arg, "--arg")
+    for key, on in (("autoregister", autoregister), ("fix_divergent", fix_divergent)):
+        if on:
+            args[key] = "1"
+    if endpoints is not None:
+        args["endpoints"] = str(endpoints)
+    if loja:
+        args.setdefault("loja", loja)  # local actions that query store databases filter on it too
     request = RunRequest(action=action, filters=filters, provider=provider, compat_mode=compat_mode,
-                         dry_run=dry_run, concurrency=concurrency, timeout=timeout, args=_pairs(arg, "--arg"),
+                         dry_run=dry_run, concurrency=concurrency, timeout=timeout, args=args,
                          inventory_file=inventory)
     raise typer.Exit(run_request(request, config, json_out))
 
@@ -144,11 +162,14 @@ def plan(
     json_out: JsonOut = False, concurrency: Concurrency = None, timeout: Timeout = None,
     config: ConfigFile = None, inventory: InventoryFile = None, arg: ArgOpt = None,
     agent_status: AgentStatus = None, trigger_id: TriggerId = None, trigger_name: TriggerName = None,
+    autoregister: Autoregister = False, fix_divergent: FixDivergent = False, list_only: ListOnly = False,
+    endpoints: Endpoints = None,
 ) -> None:
     run(action, rede=rede, loja=loja, pdv=pdv, pdv_ip=pdv_ip, host=host, limit=limit, tag=tag,
         provider=provider, compat_mode=compat_mode, dry_run=True, json_out=json_out, concurrency=concurrency,
         timeout=timeout, config=config, inventory=inventory, arg=arg,
-        agent_status=agent_status, trigger_id=trigger_id, trigger_name=trigger_name)
+        agent_status=agent_status, trigger_id=trigger_id, trigger_name=trigger_name,
+        autoregister=autoregister, fix_divergent=fix_divergent, list_only=list_only, endpoints=endpoints)
 
 
 def _fail(code: int, message: str) -> int:
