@@ -146,4 +146,4 @@ def test_zabbix_check_reports_version_and_endpoint_count(
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["api_version"] == ".".join(zabbix_server.version.split(".")[:2])
-    assert out["endpoints"] == 2 and out["auth"] == "password" and zabbix_server.password not in result.output
+    assert out["endpoints"] == 2 and out["auth"] == "password" and zabbix_server.password not in result.stdout
