@@ -155,7 +155,7 @@ class Demo:
                                    env=oci.env, check=False, stdout=log, stderr=subprocess.STDOUT)
         if built.returncode != 0:
             raise SystemExit("demo: the image build failed:\n" + (self.workdir / "build.log").read_text()[-3000:])
-        watchtower = f"{oci.registry}/nickfedor/watchtower:1.19.0"
+        watchtower = f"{oci.registry}/nickfedor/watchtower:1.20.2"
         # Watchtower's image cannot be pulled here: a stand-in that idles under its name
         ctx = self.workdir / "watchtower"
         ctx.mkdir()

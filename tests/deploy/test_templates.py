@@ -36,7 +36,7 @@ def values(**override: str) -> dict[str, str]:
         "DEFAULT_RUNTIME_NAME": "flageemonitor",
         "DEFAULT_CONTAINER_ROOT": "/flageemonitor",
         "DEFAULT_TIMEZONE": "America/Sao_Paulo",
-        "DEFAULT_WATCHTOWER_IMAGE": "nickfedor/watchtower:1.19.0",
+        "DEFAULT_WATCHTOWER_IMAGE": "nickfedor/watchtower:1.20.2",
         "DEFAULT_WATCHTOWER_INTERVAL": "300",
         "INSTALLER_VERSION": "1.2.3",
     }

@@ -21,7 +21,7 @@ from tests.fixtures.server import ControlPlane
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = "fm-e2e"
-WATCHTOWER_TAG = "nickfedor/watchtower:1.19.0"
+WATCHTOWER_TAG = "nickfedor/watchtower:1.20.2"
 
 # Watchtower's own image cannot be pulled here: this stand-in runs under the configured name,
 # prints its arguments and whether the mounted docker socket answers, then idles.

@@ -226,7 +226,7 @@ update_runtime() {
 ensure_watchtower() {
     local runtime=$1 wt image interval socket regdir tz spec wt_id cur_spec cur_id
     wt="$runtime-watchtower"
-    image=$(cfg FLAGEEMONITOR_WATCHTOWER_IMAGE nickfedor/watchtower:1.19.0)
+    image=$(cfg FLAGEEMONITOR_WATCHTOWER_IMAGE nickfedor/watchtower:1.20.2)
     interval=$(cfg FLAGEEMONITOR_WATCHTOWER_INTERVAL 300)
     [[ $interval =~ ^[0-9]+$ ]] || err "FLAGEEMONITOR_WATCHTOWER_INTERVAL must be a number of seconds, not '$interval'"
     socket=$(cfg FLAGEEMONITOR_DOCKER_SOCKET /var/run/docker.sock)

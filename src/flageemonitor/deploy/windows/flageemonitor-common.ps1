@@ -99,7 +99,7 @@ function Get-RuntimeRunArgs([string]$Name, [string]$Runtime) {
 }
 
 function Get-WatchtowerRunArgs([string]$Runtime) {
-    $image = Get-Cfg 'FLAGEEMONITOR_WATCHTOWER_IMAGE' 'nickfedor/watchtower:1.19.0'
+    $image = Get-Cfg 'FLAGEEMONITOR_WATCHTOWER_IMAGE' 'nickfedor/watchtower:1.20.2'
     $interval = Get-Cfg 'FLAGEEMONITOR_WATCHTOWER_INTERVAL' '300'
     if ($interval -notmatch '^[0-9]+$') { Stop-WithError "FLAGEEMONITOR_WATCHTOWER_INTERVAL must be seconds, not '$interval'" }
     $a = @('--detach', '--name', "$Runtime-watchtower", '--restart', 'unless-stopped',
@@ -209,7 +209,7 @@ function Update-Runtime([string]$Runtime, [string]$Image) {
 function Update-Watchtower([string]$Runtime) {
     $wt = "$Runtime-watchtower"
     $wtArgs = Get-WatchtowerRunArgs $Runtime
-    $image = Get-Cfg 'FLAGEEMONITOR_WATCHTOWER_IMAGE' 'nickfedor/watchtower:1.19.0'
+    $image = Get-Cfg 'FLAGEEMONITOR_WATCHTOWER_IMAGE' 'nickfedor/watchtower:1.20.2'
     $wtId = Update-Image $image
     $spec = Get-Spec (@($wtArgs) + @($wtId))
     if (Test-Container $wt) {

@@ -39,7 +39,7 @@ class Settings:
     default_runtime_name: str = "flageemonitor"
     default_container_root: str = "/flageemonitor"
     default_timezone: str = "America/Sao_Paulo"
-    watchtower_image: str = "nickfedor/watchtower:1.19.0"  # the installers' own default
+    watchtower_image: str = "nickfedor/watchtower:1.20.2"  # the installers' own default
     watchtower_interval: int = 300
 
     @classmethod
