@@ -50,3 +50,52 @@ api_version() {  # api_version URL PHP_LOG -> prints the API version once the fr
   show_logs "$2"
   die "API not answering"
 }
+server_conf() {  # server_conf DIR PGPORT TRAPPORT [LINE...] -> zabbix_server.conf on stdout
+  # DIR is the instance directory as zabbix_server sees it; LINEs are version-specific settings
+  local dir=$1 pgport=$2 trapport=$3; shift 3
+  cat <<CONF
+DBHost=127.0.0.1
+DBPort=$pgport
+DBName=zabbix
+DBUser=zabbix
+DBPassword=zabbix
+ListenIP=127.0.0.1
+ListenPort=$trapport
+LogType=file
+LogFile=$dir/zabbix_server.log
+LogFileSize=0
+PidFile=$dir/zabbix_server.self.pid
+SocketDir=$dir
+TmpDir=$dir
+AlertScriptsPath=$dir/alertscripts
+ExternalScripts=$dir/externalscripts
+AllowRoot=1
+CacheUpdateFrequency=1
+HousekeepingFrequency=0
+StartPollers=1
+StartPollersUnreachable=1
+StartTrappers=2
+StartPingers=0
+StartDiscoverers=0
+StartHTTPPollers=0
+StartTimers=1
+StartEscalators=1
+StartAlerters=1
+StartPreprocessors=1
+StartHistoryPollers=1
+StartLLDProcessors=1
+StartDBSyncers=1
+StartReportWriters=0
+StartODBCPollers=0
+StartJavaPollers=0
+StartVMwareCollectors=0
+StartProxyPollers=0
+StartIPMIPollers=0
+StartSNMPTrapper=0
+Timeout=4
+UnreachablePeriod=1
+UnreachableDelay=1
+UnavailableDelay=1
+CONF
+  printf '%s\n' "$@"
+}

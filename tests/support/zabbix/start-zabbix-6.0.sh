@@ -199,51 +199,9 @@ EOF
   t=$(ts)
   if [ "${ZBX_NO_SERVER:-0}" != 1 ]; then
     mkdir -p "$RUN/alertscripts" "$RUN/externalscripts"
-    cat > "$RUN/zabbix_server.conf" <<EOF
-DBHost=127.0.0.1
-DBPort=$PGPORT
-DBName=zabbix
-DBUser=zabbix
-DBPassword=zabbix
-ListenIP=127.0.0.1
-ListenPort=$TRAPPORT
-LogType=file
-LogFile=$RUN/zabbix_server.log
-LogFileSize=0
-PidFile=$RUN/zabbix_server.self.pid
-SocketDir=$RUN
-TmpDir=$RUN
-AlertScriptsPath=$RUN/alertscripts
-ExternalScripts=$RUN/externalscripts
-FpingLocation=/usr/bin/fping
-AllowRoot=1
-CacheUpdateFrequency=1
-HousekeepingFrequency=0
-StartPollers=1
-StartPollersUnreachable=1
-StartTrappers=2
-StartPingers=0
-StartDiscoverers=0
-StartHTTPPollers=0
-StartTimers=1
-StartEscalators=1
-StartAlerters=1
-StartPreprocessors=1
-StartHistoryPollers=1
-StartLLDProcessors=1
-StartDBSyncers=1
-StartReportWriters=0
-StartODBCPollers=0
-StartJavaPollers=0
-StartVMwareCollectors=0
-StartProxyPollers=0
-StartIPMIPollers=0
-StartSNMPTrapper=0
-Timeout=4
-UnreachablePeriod=1
-UnreachableDelay=1
-UnavailableDelay=1
-EOF
+    server_conf "$RUN" "$PGPORT" "$TRAPPORT" \
+      FpingLocation=/usr/bin/fping \
+      > "$RUN/zabbix_server.conf"
     setsid /usr/sbin/zabbix_server -f -c "$RUN/zabbix_server.conf" >"$RUN/zabbix_server.out" 2>&1 < /dev/null &
     echo $! > "$RUN/zabbix_server.pid"
     local ok=0
