@@ -194,15 +194,10 @@ class Demo:
         ]
 
     def stop(self) -> None:
+        from flageemonitor.demo.processes import stop_group
+
         for proc in reversed(self.procs):
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=5)
+            stop_group(proc)
 
 
 @contextlib.contextmanager

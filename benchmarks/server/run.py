@@ -12,7 +12,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from flageemonitor.demo.processes import stop_group
 from flageemonitor.server import crud, migrate
 from flageemonitor.server.core.db import make_engine, make_sessionmaker, session_scope
 
@@ -185,9 +185,7 @@ def main() -> None:
         results = [sorted(rs, key=lambda r: r.rps)[len(rs) // 2] for rs in rounds.values()]
     finally:
         for proc in reversed(procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=20)
+            stop_group(proc, grace_s=20)
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(www, ignore_errors=True)
 

@@ -1,0 +1,23 @@
+"""Stopping processes this project started, with everything they spawned."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+
+
+def stop_group(proc: subprocess.Popen[bytes] | subprocess.Popen[str], grace_s: float = 15.0) -> None:
+    """SIGTERM the process group led by `proc` (started with `start_new_session=True`), wait up
+    to `grace_s`, then SIGKILL it. A process that already ended is left alone."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
