@@ -65,6 +65,11 @@ container_exists() { dk container inspect "$1" >/dev/null 2>&1 </dev/null; }
 container_running() {
     [ "$(dk container inspect -f '{{.State.Running}}' "$1" 2>/dev/null </dev/null)" = true ]
 }
+ensure_started() {  # ensure_started NAME WHY: start an existing, stopped container
+    container_running "$1" && return 0
+    say "starting $1${2:+ ($2)}"
+    dk start "$1" >/dev/null </dev/null
+}
 
 # The seed's failure table: a wrapper pointing at the wrong runtime.
 require_runtime() {
@@ -186,10 +191,7 @@ update_runtime() {
         return 0
     fi
     if [ "$cur_id" = "$new_id" ] && [ "$cur_spec" = "$spec" ]; then
-        if ! container_running "$runtime"; then
-            say "starting $runtime (image unchanged)"
-            dk start "$runtime" >/dev/null </dev/null
-        fi
+        ensure_started "$runtime" "image unchanged"
         say "runtime unchanged (image ${new_id#sha256:})"
         return 0
     fi
@@ -251,10 +253,7 @@ ensure_watchtower() {
         cur_spec=$(dk inspect -f '{{index .Config.Labels "io.flageemonitor.spec"}}' "$wt" </dev/null)
         cur_id=$(dk inspect -f '{{.Image}}' "$wt" </dev/null)
         if [ "$cur_spec" = "$spec" ] && [ "$cur_id" = "$wt_id" ]; then
-            if ! container_running "$wt"; then
-                say "starting $wt"
-                dk start "$wt" >/dev/null </dev/null
-            fi
+            ensure_started "$wt"
             say "$wt present and up to date"
             return 0
         fi
