@@ -3,7 +3,7 @@
 
     uv run python benchmarks/fanout/run.py --hosts 500 [--concurrency N] [--no-ansible]
 
-Needs root (the sshd fleet, see flageemonitor.demo.fleet). Ansible-core is installed once into
+Needs root (the sshd fleet, see devtools.fleet). Ansible-core is installed once into
 its own virtualenv under ~/.cache/flageemonitor-bench (the version pinned in uv.lock's `bench`
 group), so the project environment is left alone. Each contender runs as a child process; wall
 time is measured around it, CPU (user+sys) and peak RSS come from wait4() and include the
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))  # devtools/ (the sshd fleet) lives beside src/
 
-from flageemonitor.demo.fleet import Fleet, start_bench_fleet  # noqa: E402
+from devtools.fleet import Fleet, start_bench_fleet  # noqa: E402
 
 ANSIBLE_VERSION = "2.19.14"
 CACHE = Path.home() / ".cache" / "flageemonitor-bench"

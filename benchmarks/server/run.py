@@ -22,9 +22,11 @@ from pathlib import Path
 
 import httpx
 
-from flageemonitor.demo.processes import stop_group
 from flageemonitor.server import crud, migrate
 from flageemonitor.server.core.db import make_engine, make_sessionmaker, session_scope
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # devtools/ lives beside src/
+from devtools.processes import stop_group
 
 CONFIG = {
     "PARAM_PROVIDER": "arius",

@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # devtools/ lives beside src/
+
 IDLE_RSS_TARGET_MB = 60.0
 
 
@@ -81,7 +83,7 @@ def main() -> int:
         inventory.write_text("hosts: []\n")
         rede = "SOAK"
     else:
-        from flageemonitor.demo.fleet import REDE, start_persona_fleet
+        from devtools.fleet import REDE, start_persona_fleet
 
         fleet = start_persona_fleet()
         inventory, rede = fleet.inventory_path, REDE

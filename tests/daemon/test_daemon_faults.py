@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 import yaml
+from devtools.fleet import Fleet
 
 from flageemonitor.core.config_model import parse_config_text
-from flageemonitor.demo.fleet import Fleet
 from tests.daemon.conftest import CLI, cli_env, fill, tmpfs, valid_config
 from tests.daemon.faultproxy import FaultProxy
 from tests.daemon.faults import FAULTS, restore

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devtools.fleet import Fleet
+from devtools.oci import Oci
 
-from flageemonitor.demo.fleet import Fleet
-from tests.fixtures.oci import Oci
 from tests.fixtures.server import ControlPlane
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,14 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from flageemonitor.demo.fleet import Fleet, reap_orphans
+from devtools.fleet import Fleet, reap_orphans
 
 pytestmark = pytest.mark.slow
 
 SCRIPT = """
 import os, signal
-from flageemonitor.demo.fleet import start_persona_fleet
+from devtools.fleet import start_persona_fleet
 fleet = start_persona_fleet()
 print(fleet.base, " ".join(map(str, sorted(fleet.pids))), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)

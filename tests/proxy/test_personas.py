@@ -1,4 +1,4 @@
-"""The pipeline and `flageemonitor run` against real sshd personas (see flageemonitor.demo.fleet)."""
+"""The pipeline and `flageemonitor run` against real sshd personas (see devtools.fleet)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from devtools.fleet import PASSWORD, PERSONAS, Fleet
 
 from flageemonitor.core.hosts import Host
-from flageemonitor.demo.fleet import PASSWORD, PERSONAS, Fleet
 from flageemonitor.proxy.ssh import Connector, ConnectSettings
 from flageemonitor.proxy.ssh.known_hosts import HostKeyStore
 from tests.fixtures.sshd import FleetRun

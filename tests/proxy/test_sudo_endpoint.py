@@ -1,4 +1,4 @@
-"""Non-root endpoint users elevating through the real sudo (see flageemonitor.demo.fleet)."""
+"""Non-root endpoint users elevating through the real sudo (see devtools.fleet)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from devtools.fleet import PASSWORD, Fleet
 
 from flageemonitor.core.hosts import Host
-from flageemonitor.demo.fleet import PASSWORD, Fleet
 from flageemonitor.proxy.ssh import Connector, ConnectSettings
 from flageemonitor.proxy.ssh.known_hosts import HostKeyStore
 from tests.fixtures.sshd import FleetRun

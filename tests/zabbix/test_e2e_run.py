@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devtools.fleet import PASSWORD, Fleet
 
-from flageemonitor.demo.fleet import PASSWORD, Fleet
 from tests.fixtures.zabbix import ZabbixServer, wait_for
 from tests.zabbix.conftest import agent
 

@@ -1,9 +1,9 @@
 """A loopback fleet of real sshd endpoints with personas, for tests, benchmarks and the demo.
 
-    python -m flageemonitor.demo.fleet up            # persona fleet; prints paths and a run command
-    python -m flageemonitor.demo.fleet sudo          # one endpoint with non-root users and real sudo
-    python -m flageemonitor.demo.fleet bench 500     # 500 endpoints (10% dead) for benchmarks
-    python -m flageemonitor.demo.fleet down DIR      # stop a fleet started by `up`/`sudo`/`bench`
+    python -m devtools.fleet up            # persona fleet; prints paths and a run command
+    python -m devtools.fleet sudo          # one endpoint with non-root users and real sudo
+    python -m devtools.fleet bench 500     # 500 endpoints (10% dead) for benchmarks
+    python -m devtools.fleet down DIR      # stop a fleet started by `up`/`sudo`/`bench`
 
 How a persona is made (root, no systemd; OpenSSH 9.2 and busybox-static from Debian):
 
@@ -53,8 +53,8 @@ import yaml
 SSHD = "/usr/sbin/sshd"
 BUSYBOX = "/usr/bin/busybox"
 REDE = "FLEET"
-PASSWORD = "fleet-Pass-1"  # noqa: S105 - throwaway test password of the loopback fleet
-OTHER_PASSWORD = "not-the-inventory-one"  # noqa: S105 - what the wrong-password persona accepts
+PASSWORD = "fleet-Pass-1"
+OTHER_PASSWORD = "not-the-inventory-one"
 APPLETS = ("sh", "echo", "cat", "uname", "id", "sleep", "true", "false", "ls", "mktemp", "cp", "mv",
            "rm", "chmod", "which", "linux32", "env", "printf", "test", "[")
 
@@ -504,7 +504,7 @@ def start_persona_fleet(personas: tuple[Persona, ...] = PERSONAS, *, seed: int |
                         startup_timeout: float = 15.0) -> Fleet:
     """Start one sshd per persona; returns the fleet with its inventory and config written."""
     require_tools()
-    rng = random.Random(seed)  # noqa: S311 - picks a loopback block, nothing secret
+    rng = random.Random(seed)
     a, b = pick_subnet(rng)
     fleet = Fleet(_new_base("flageemonitor-fleet-"))
     try:
@@ -600,7 +600,7 @@ def start_sudo_fleet(users: tuple[SudoUser, ...] = SUDO_USERS, *, seed: int | No
     require_tools()
     if not os.path.exists("/usr/bin/sudo"):
         raise FleetError("missing /usr/bin/sudo: install the sudo package (scripts/setup.sh)")
-    rng = random.Random(seed)  # noqa: S311 - picks a loopback block, nothing secret
+    rng = random.Random(seed)
     a, b = pick_subnet(rng)
     fleet = Fleet(_new_base("flageemonitor-fleet-"))
     try:
@@ -664,7 +664,7 @@ def start_bench_fleet(count: int, *, dead_share: float = 0.1, per_sshd: int = 16
     """`count` endpoints on 127.A.x.y, one sshd per `per_sshd` addresses, key auth, busybox
     chroot; `dead_share` of them dead (refused / blackholed / silent, in turn)."""
     require_tools()
-    rng = random.Random(seed)  # noqa: S311 - picks a loopback block, nothing secret
+    rng = random.Random(seed)
     a, _ = pick_subnet(rng)
     fleet = Fleet(_new_base("flageemonitor-bench-"))
     try:
@@ -714,7 +714,7 @@ def _start_bench(fleet: Fleet, count: int, dead_share: float, per_sshd: int, a: 
     helpers = [e for e in dead_eps if e.dead in ("blackhole", "silent")]
     if helpers:
         spec = ",".join(f"{e.dead}:{e.ip}:{e.port}" for e in helpers)
-        fleet._spawn([sys.executable, "-m", "flageemonitor.demo.deadhosts", spec], base / "deadhosts.log")
+        fleet._spawn([sys.executable, str(Path(__file__).with_name("deadhosts.py")), spec], base / "deadhosts.log")
     wait_listening(live, timeout, logs)
     if helpers:
         _wait_ready(base / "deadhosts.log", timeout)
@@ -785,7 +785,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     (fleet.base / "owner").write_text("manual -\n")  # outlives this command; `down` stops it
     print(json.dumps(_describe(fleet), indent=2))
-    print(f"stop with: python -m flageemonitor.demo.fleet down {fleet.base}", file=sys.stderr)
+    print(f"stop with: python -m devtools.fleet down {fleet.base}", file=sys.stderr)
     return 0
 
 

@@ -194,7 +194,7 @@ class Demo:
         ]
 
     def stop(self) -> None:
-        from flageemonitor.demo.processes import stop_group
+        from devtools.processes import stop_group
 
         for proc in reversed(self.procs):
             stop_group(proc)
@@ -205,7 +205,7 @@ def maybe_engine(use: bool, workdir: Path) -> Iterator[Any]:
     if not use:
         yield None
         return
-    from tests.fixtures.oci import start_oci
+    from devtools.oci import start_oci
 
     with start_oci(workdir / "oci") as oci:
         yield oci
@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     if not container and not opts.process:
         say("no container engine (podman, docker-registry, mmdebstrap, docker CLI, root): the proxy runs as a process")
 
-    from flageemonitor.demo.fleet import FleetError, start_persona_fleet
+    from devtools.fleet import FleetError, start_persona_fleet
+    from devtools.oci import OciError
 
     workdir = Path(tempfile.mkdtemp(prefix="flageemonitor-demo-"))
     demo = Demo(workdir)
@@ -265,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
                     fleet.remove()
     except KeyboardInterrupt:
         pass
+    except OciError as exc:
+        say(f"the container engine could not start (try --process): {exc}")
+        return 1
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         say("stopped; nothing left running")

@@ -1,6 +1,6 @@
 """Dead endpoints for the benchmark fleet, served by one helper process.
 
-    python -m flageemonitor.demo.deadhosts blackhole:127.1.2.3:2222,silent:127.1.2.4:2222
+    python -m devtools.deadhosts blackhole:127.1.2.3:2222,silent:127.1.2.4:2222
 
 - `blackhole`: a listener whose accept queue is already full (backlog 0, one connection parked
   and never accepted), so the kernel drops further SYNs: the client sees no answer at all, as

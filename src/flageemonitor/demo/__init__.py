@@ -1,1 +1,0 @@
-"""Demo and test infrastructure: a loopback fleet of real sshd endpoints (`fleet`)."""
