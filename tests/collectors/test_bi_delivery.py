@@ -278,3 +278,45 @@ def _spooled(state: Path) -> int:
         n = sum(q.records for q in spool.stats())
     assert time.monotonic() - start < 30
     return n
+
+
+def test_database_and_python_render_the_same_payloads(stores: StorePair) -> None:
+    """Servers with JSON_OBJECT build each row's JSON; older ones get columns rendered in Python.
+    Both must give the BI the same values, odd strings and NULLs included."""
+    from flageemonitor.proxy.collectors.coupon_details import COUPON_DETAILS
+    from flageemonitor.proxy.collectors.coupon_lv import COUPON_LV
+    from flageemonitor.proxy.collectors.coupons import COUPONS
+    from flageemonitor.proxy.collectors.cursor import Cursor
+    from flageemonitor.proxy.collectors.engine import Options, fast_conversions, row_stream
+    from flageemonitor.proxy.collectors.sat_config import SAT_CONFIG
+    from flageemonitor.proxy.collectors.stores import mysql_connect
+
+    now = _now()
+    realistic_nfce(stores.first, 1, now)
+    insert_cupons(stores.first, cupom_rows(1, now))
+    stores.first.executemany("INSERT INTO conf_nfce (nroloja, ChaveConciliaSat) VALUES (%s, %s)",
+                             [(1, "a" * 36), (2, 'q"uo\\te' + "x" * 29)], database="controle")
+    cfg = config(stores, None, PARAM_COLLECTOR_START_DAYS=0)
+    for collector in (COUPONS, COUPON_DETAILS, COUPON_LV, SAT_CONFIG):
+        rendered = {}
+        for in_database in (True, False):
+            conn = mysql_connect(stores.first.address, cfg, collector.database, timeout=10, conv=fast_conversions())
+            with conn:
+                rows = list(row_stream(collector, conn, Options(rede="MLAR'X"), Cursor(None), in_database))
+            payloads = [json.loads(t) for _, t in rows]
+            rendered[in_database] = sorted(payloads, key=lambda r: json.dumps(r, sort_keys=True))
+        assert rendered[True] and rendered[True] == rendered[False], collector.name
+
+
+def test_loja_reads_one_store_with_its_own_cursor(stores: StorePair, bi: BiStandIn, tmp_path: Path) -> None:
+    now = _now()
+    realistic_nfce(stores.first, 1, now)
+    realistic_nfce(stores.first, 2, now, seed=5)
+    cfg = config(stores, bi, PARAM_IP_CONCENTRADORES=[stores.first.address])
+    assert not run("cupons", cfg, tmp_path, loja="LOJA002").failed
+    assert {r["nroloja"] for r in bi.rows()} == {2}
+    bi.reset()
+    assert not run("cupons", cfg, tmp_path).failed  # the whole store database has its own cursor
+    assert {r["nroloja"] for r in bi.rows()} == {1, 2}
+    bi.reset()
+    assert not run("cupons", cfg, tmp_path, loja="2").failed and bi.batches() == []

@@ -3,14 +3,16 @@
 Rules every producer and consumer relies on:
 
 - An item is opaque bytes (a request body) plus the number of records it carries. `put` returns
-  only after the transaction committed with `synchronous=FULL`: what a producer was told is
-  spooled survives `kill -9`, a power cut and the replacement of the container (the file lives in
-  `FLAGEEMONITOR_STATE_DIR`).
+  after its transaction committed: what a producer was told is spooled survives `kill -9` and the
+  replacement of the container (the file lives in `FLAGEEMONITOR_STATE_DIR`). With `durable=True`
+  (`synchronous=FULL`, an fsync per commit) it also survives a power cut. With `durable=False`
+  (`synchronous=NORMAL`) a power cut may roll back the last transactions, never corrupt the file:
+  a producer that commits its read position in the same transaction (the collectors' cursor)
+  then reads those records again from its source, so nothing is lost.
 - Items of a queue leave in insertion order, and only through `ack(item)`, called after the
   destination acknowledged them. A consumer that dies before acknowledging leaves the item for
-  the next one (at-least-once). A consumer may open its connection with `durable=False`
-  (`synchronous=NORMAL`): a power cut may then forget its last acknowledgements, and those items
-  are delivered again, never lost.
+  the next one (at-least-once); an acknowledgement rolled back by a power cut means one more
+  delivery, never a loss.
 - Each queue is bounded in bytes. A `put` that would exceed the bound drops the queue's oldest
   items first, logs an ERROR naming the queue and what was dropped, and adds the dropped items
   and records to the queue's persistent counters (shown by `flageemonitor status`). Never silent.
@@ -39,7 +41,8 @@ log = logging.getLogger("flageemonitor.spool")
 SPOOL_NAME = "spool.sqlite3"
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 BUSY_TIMEOUT_MS = 60_000
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:@/-]{1,200}$")
+WAL_CHECKPOINT_PAGES = 16_384  # 64 MiB of WAL between checkpoints: fewer fsyncs while a backlog streams
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:@/=-]{1,200}$")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool_items (
@@ -110,16 +113,34 @@ class Spool:
     def __init__(self, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, durable: bool = True) -> None:
         self.path = path
         self.max_bytes = max_bytes
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                self._db = self._open(path, durable)
+                break
+            except sqlite3.OperationalError as exc:
+                # switching a new file to WAL needs a moment alone: another process or thread
+                # opening it at the same time gets "locked" at once, whatever the busy timeout
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise SpoolError(f"spool {path}: {exc}") from None
+                time.sleep(0.05)
+            except (sqlite3.Error, OSError) as exc:
+                raise SpoolError(f"spool {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+    @staticmethod
+    def _open(path: Path, durable: bool) -> sqlite3.Connection:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise SpoolError(f"spool {path}: {exc}") from None
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+            db.executescript(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     # --- plumbing
     @property
@@ -201,12 +222,17 @@ class Spool:
         return [Item(int(r[0]), str(r[1]), float(r[2]), int(r[3]), bytes(r[4])) for r in cur]
 
     def ack(self, item: Item) -> None:
-        """The destination acknowledged `item`: remove it for good."""
+        """The destination acknowledged `item`: remove it for good (one small commit)."""
+        self._db.execute("DELETE FROM spool_items WHERE id = ?", (item.id,))
+
+    def delivered(self, queue: str, items: int) -> None:
+        """Add `items` acknowledged items to the queue's counter (call once per drain, not per item)."""
+        if items <= 0:
+            return
         with self.transaction() as db:
-            db.execute("DELETE FROM spool_items WHERE id = ?", (item.id,))
-            db.execute("INSERT INTO spool_queues (queue) VALUES (?) ON CONFLICT (queue) DO NOTHING", (item.queue,))
-            db.execute("UPDATE spool_queues SET delivered_items = delivered_items + 1, last_delivery = ? "
-                       "WHERE queue = ?", (time.time(), item.queue))
+            db.execute("INSERT INTO spool_queues (queue) VALUES (?) ON CONFLICT (queue) DO NOTHING", (queue,))
+            db.execute("UPDATE spool_queues SET delivered_items = delivered_items + ?, last_delivery = ? "
+                       "WHERE queue = ?", (items, time.time(), queue))
 
     def note_error(self, queue: str, error: str) -> None:
         """Remember the last delivery error of `queue` (shown by `status`)."""

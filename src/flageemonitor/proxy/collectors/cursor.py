@@ -35,9 +35,9 @@ CREATE TABLE IF NOT EXISTS collector_seen (
 """
 
 
-def fingerprint(row: Iterable[Any]) -> bytes:
-    """16 bytes identifying a row's values (stable across processes and versions)."""
-    return hashlib.blake2b(repr(tuple(row)).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+def fingerprint(row_json: str) -> bytes:
+    """16 bytes identifying a row by its payload (natural key and content)."""
+    return hashlib.blake2b(row_json.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 @dataclass

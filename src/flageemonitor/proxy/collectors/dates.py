@@ -49,13 +49,6 @@ def parse_range(dtini: str | None, dtfim: str | None) -> tuple[datetime, datetim
     return start, end
 
 
-def position_text(value: object) -> str:
-    """A position as text: a datetime formatted like MySQL's, anything else as str()."""
-    if isinstance(value, datetime):
-        return value.strftime(POSITION_FORMAT + (".%f" if value.microsecond else ""))
-    return str(value)
-
-
 def shift(position: str, seconds: float) -> str:
     """`position` moved by `seconds` (negative: earlier), in position text form."""
     try:

@@ -21,11 +21,10 @@ the cursor alone. `--loja N` reads one store and keeps its own cursor (`<address
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,9 +37,10 @@ from flageemonitor.proxy.actions.base import ActionOutcome
 from flageemonitor.proxy.collectors import traps
 from flageemonitor.proxy.collectors.bi import BiClient, BiError, BiRejected
 from flageemonitor.proxy.collectors.cursor import Cursor, CursorStore, fingerprint
-from flageemonitor.proxy.collectors.dates import parse_range, position_text, shift
+from flageemonitor.proxy.collectors.dates import parse_range, shift
+from flageemonitor.proxy.collectors.payload import Field, columns, python_json, sql_json, supports_json
 from flageemonitor.proxy.collectors.stores import Concentrator, concentrators, mysql_connect, mysql_error, mysql_stream
-from flageemonitor.proxy.spool import Spool, consumer_lock, spool_path
+from flageemonitor.proxy.spool import Spool, SpoolError, consumer_lock, spool_path
 
 log = logging.getLogger("flageemonitor.collectors")
 
@@ -52,8 +52,6 @@ PEEK = 20
 # stores whose network only reports these lojas (the original's special case for PARAM_REDE ESTRELA)
 NETWORK_LOJAS: dict[str, tuple[int, ...]] = {"ESTRELA": tuple(range(100, 107))}
 
-Row = tuple[Any, ...]
-Payload = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -64,10 +62,9 @@ class BiCollector:
     label: str  # shown in traps and logs, e.g. "NFCE"
     database: str
     table: str
-    columns: tuple[str, ...]
+    fields: tuple[Field, ...]  # the payload of one row
     position: str | None  # the time column the cursor follows; None: a small table sent as a snapshot
     path: str  # BI endpoint
-    to_payload: Callable[[Row, str], Payload]
     batch_size: int = 200
     start_days: float = 1.0
     condition: str = ""  # a fixed SQL predicate (never user input)
@@ -162,10 +159,16 @@ def origin_of(conc: Concentrator, opts: Options) -> str:
 
 
 # ---------------------------------------------------------------- the query
-def build_query(c: BiCollector, opts: Options, cursor: Cursor) -> tuple[str, tuple[Any, ...]]:
-    """SELECT with every value bound: range, cursor minus look-back, or the first-run window."""
+def build_query(c: BiCollector, opts: Options, cursor: Cursor, *, in_database: bool) -> tuple[str, tuple[Any, ...]]:
+    """SELECT position, then the row's JSON (`in_database`) or its raw columns, with every value
+    bound: the range, the cursor minus the look-back, or the first-run window."""
     where: list[str] = [c.condition] if c.condition else []
     params: list[Any] = []
+    if in_database:
+        expr, select_params = sql_json(c.fields, opts.rede)
+        select = [expr]
+    else:
+        select, select_params = columns(c.fields), []
     if c.position is not None:
         if opts.window is not None:
             where.append(f"{c.position} >= %s")
@@ -190,12 +193,12 @@ def build_query(c: BiCollector, opts: Options, cursor: Cursor) -> tuple[str, tup
     elif lojas:
         where.append(f"nroloja IN ({', '.join(['%s'] * len(lojas))})")
         params.extend(lojas)
-    sql = f"SELECT {', '.join(c.columns)} FROM {c.table}"  # noqa: S608 - names are constants, values bound
+    sql = f"SELECT {c.position or 'NULL'}, {', '.join(select)} FROM {c.table}"  # noqa: S608 - constants; values bound
     if where:
         sql += " WHERE " + " AND ".join(f"({w})" for w in where)
     if c.position is not None:
         sql += f" ORDER BY {c.position}"
-    return sql, tuple(params)
+    return sql, tuple(select_params + params)
 
 
 def fast_conversions() -> dict[Any, Any]:
@@ -212,8 +215,25 @@ def fast_conversions() -> dict[Any, Any]:
     return conv
 
 
-def encode(batch: list[Payload]) -> bytes:
-    return json.dumps(batch, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+def encode(batch: list[str]) -> bytes:
+    """A batch body from rows' JSON texts."""
+    return ("[" + ",".join(batch) + "]").encode("utf-8")
+
+
+def row_stream(c: BiCollector, conn: Any, opts: Options, cursor: Cursor,
+               in_database: bool | None = None) -> Iterator[tuple[str | None, str]]:
+    """(position text, row JSON) for each row to consider, in position order. `in_database`
+    defaults to what the server supports."""
+    if in_database is None:
+        in_database = supports_json(conn.get_server_info())
+    sql, params = build_query(c, opts, cursor, in_database=in_database)
+    if in_database:
+        for pos, text in mysql_stream(conn, sql, params):
+            yield (None if pos is None else str(pos)), text
+        return
+    render = python_json(c.fields, opts.rede)
+    for row in mysql_stream(conn, sql, params):
+        yield (None if row[0] is None else str(row[0])), render(row[1:])
 
 
 # ---------------------------------------------------------------- reader
@@ -223,10 +243,10 @@ class _SamePosition:
 
     def __init__(self) -> None:
         self.pos: str | None = None
-        self.rows: list[Row] = []
+        self.rows: list[str] = []
         self.fps: set[bytes] | None = None
 
-    def repeated(self, pos: str, row: Row) -> bool:
+    def repeated(self, pos: str | None, row: str) -> bool:
         if pos != self.pos:
             self.pos, self.rows, self.fps = pos, [row], None
             return False
@@ -246,10 +266,9 @@ class _Reader:
         self.c, self.config, self.spool, self.opts = c, config, spool, opts
         self.origin, self.queue, self.report, self.wake = origin, c.queue(origin), report, wake
         self.cursors = CursorStore(spool.connection)
-        self.pos_i = c.columns.index(c.position) if c.position else None
         self.size = opts.batch_size or c.batch_size
         self.bodies: list[tuple[bytes, int]] = []
-        self.rows: list[Row] = []  # rows in `bodies` (cursor and fingerprints at commit)
+        self.rows: list[tuple[str, str]] = []  # (position, JSON) of the rows in `bodies`
         self.snapshot: list[bytes] = []
         self.snapshot_set: set[bytes] = set()
 
@@ -259,19 +278,18 @@ class _Reader:
         ranged = self.opts.window is not None
         cursor = Cursor(None) if ranged else self.cursors.load(self.c.name, self.origin, self.opts.lookback_s)
         self.report.cursor = cursor.position
-        sql, params = build_query(self.c, self.opts, cursor)
         conn = mysql_connect(address, self.config, self.c.database, timeout=self.opts.db_timeout,
                              conv=fast_conversions())
-        batch: list[Payload] = []
-        pending: list[Row] = []
-        to_payload, rede, pos_i, seen = self.c.to_payload, self.opts.rede, self.pos_i, cursor.seen
-        snapshot = pos_i is None
+        batch: list[str] = []
+        pending: list[tuple[str, str]] = []
+        seen, last = cursor.seen, cursor.position
+        snapshot = self.c.position is None
         same = _SamePosition()
         try:
-            for row in mysql_stream(conn, sql, params):
+            for pos, text in row_stream(self.c, conn, self.opts, cursor):
                 self.report.read += 1
                 if snapshot:
-                    fp = fingerprint(row)
+                    fp = fingerprint(text)
                     if fp in self.snapshot_set:
                         self.report.duplicates += 1
                         continue
@@ -280,14 +298,12 @@ class _Reader:
                     if fp in seen and not ranged:
                         self.report.duplicates += 1
                         continue
-                else:
-                    pos = str(row[pos_i])  # type: ignore[index]
-                    if same.repeated(pos, row) or (seen and cursor.position is not None and pos <= cursor.position
-                                                   and fingerprint(row) in seen):
-                        self.report.duplicates += 1
-                        continue
-                batch.append(to_payload(row, rede))
-                pending.append(row)
+                elif same.repeated(pos, text) or (seen and last is not None and pos is not None and pos <= last
+                                                  and fingerprint(text) in seen):
+                    self.report.duplicates += 1
+                    continue
+                batch.append(text)
+                pending.append((pos or "", text))
                 if len(batch) >= self.size:
                     self.bodies.append((encode(batch), len(batch)))
                     self.rows.extend(pending)
@@ -306,17 +322,17 @@ class _Reader:
     def commit(self, final: bool = False) -> None:
         """Spool the packed batches and advance the cursor, in one transaction."""
         ranged = self.opts.window is not None
-        if not self.bodies and (ranged or not (final and self.pos_i is None)):
+        snapshot = self.c.position is None
+        if not self.bodies and (ranged or not (final and snapshot)):
             return
         with self.spool.transaction() as db:
             self.spool.put(self.queue, self.bodies, db=db)
-            if not ranged and self.pos_i is None:
+            if not ranged and snapshot:
                 self.cursors.save_snapshot(db, self.c.name, self.origin, self.snapshot)
-            elif not ranged and self.rows and self.pos_i is not None:
-                pos_i = self.pos_i
-                position = position_text(self.rows[-1][pos_i])
+            elif not ranged and self.rows:
+                position = self.rows[-1][0]
                 cutoff = shift(position, -self.opts.lookback_s)
-                fps = [(fingerprint(r), str(r[pos_i])) for r in self.rows if str(r[pos_i]) >= cutoff]
+                fps = [(fingerprint(text), pos) for pos, text in self.rows if pos >= cutoff]
                 self.cursors.save(db, self.c.name, self.origin, position, fps, self.opts.lookback_s)
                 self.report.cursor = position
         self.report.spooled_now += sum(n for _, n in self.bodies)
@@ -330,13 +346,16 @@ class _Sender:
                  reader_done: threading.Event, wake: threading.Event) -> None:
         self.c, self.config, self.path, self.queue, self.opts = c, config, path, queue, opts
         self.reader_done, self.wake = reader_done, wake
-        self.sent = self.rejected = 0
+        self.sent = self.rejected = self.items = 0
         self.error = ""
 
     def run(self) -> None:
         try:
             with Spool(self.path, max_bytes=self.opts.max_bytes, durable=False) as spool, BiClient(self.config) as bi:
-                self._drain(spool, bi)
+                try:
+                    self._drain(spool, bi)
+                finally:
+                    spool.delivered(self.queue, self.items)
         except FlageeError as exc:
             self.error = str(exc)
         except Exception as exc:  # reported with the concentrator, never a silent thread death
@@ -380,6 +399,7 @@ class _Sender:
                     break
                 spool.ack(item)
                 self.sent += item.records
+                self.items += 1
                 failures, self.error = 0, ""
 
 
@@ -399,7 +419,9 @@ def _collect_one(c: BiCollector, config: BotConfig, state_dir: Path, opts: Optio
         thread = threading.Thread(target=sender.run, name=f"send-{queue}", daemon=True)
         thread.start()
         try:
-            with Spool(path, max_bytes=opts.max_bytes) as spool:
+            # NORMAL sync is enough here: the cursor commits with the rows, so a power cut that rolls
+            # back a transaction rolls back its cursor too, and the rows are read again
+            with Spool(path, max_bytes=opts.max_bytes, durable=False) as spool:
                 try:
                     _Reader(c, config, spool, opts, origin, report, wake).run(conc.address)
                 except FlageeError as exc:
@@ -413,6 +435,10 @@ def _collect_one(c: BiCollector, config: BotConfig, state_dir: Path, opts: Optio
                     thread.join()
                 stats = spool.stats([queue])
                 report.pending = stats[0].records if stats else 0
+        except SpoolError as exc:  # the state volume is full or unwritable: nothing was read
+            report.error = str(exc)
+            reader_done.set()
+            thread.join()
         finally:
             reader_done.set()
         report.sent, report.rejected = sender.sent, sender.rejected
@@ -454,6 +480,8 @@ def collect(c: BiCollector, config: BotConfig, state_dir: Path, opts: Options) -
         reports = [_plan_one(c, state_dir, opts, s) for s in stores]
     else:
         BiClient(config).close()  # a missing BI setting fails the run before any database is read
+        with Spool(spool_path(state_dir), max_bytes=opts.max_bytes, durable=False) as spool:
+            CursorStore(spool.connection)  # the file and its tables exist before the threads open it
         with ThreadPoolExecutor(max_workers=min(PARALLEL_STORES, len(stores))) as pool:
             reports = list(pool.map(lambda s: _collect_one(c, config, state_dir, opts, s), stores))
         if c.trap:

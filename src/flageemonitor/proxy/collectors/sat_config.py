@@ -7,20 +7,12 @@ one; `--dtini` (any date) sends them all again.
 
 from __future__ import annotations
 
-from typing import Any
-
-from flageemonitor.proxy.collectors.engine import BiCollector, Row
-from flageemonitor.proxy.collectors.fields import as_int
-
-COLUMNS = ("nroloja", "ChaveConciliaSat")
-
-
-def to_payload(row: Row, rede: str) -> dict[str, Any]:
-    return {"rede": rede, "nroloja": as_int(row[0]), "chaveSeguranca": row[1]}
-
+from flageemonitor.proxy.collectors.engine import BiCollector
+from flageemonitor.proxy.collectors.payload import Field
 
 SAT_CONFIG = BiCollector(
-    name="collect_sat_config", label="SAT CONFIG", database="controle", table="conf_nfce", columns=COLUMNS,
-    position=None, path="/sat/config", to_payload=to_payload, batch_size=500,
-    condition="CHAR_LENGTH(ChaveConciliaSat) = 36",
+    name="collect_sat_config", label="SAT CONFIG", database="controle", table="conf_nfce",
+    fields=(Field("rede", "rede"), Field("nroloja", "int", "nroloja"),
+            Field("chaveSeguranca", "text", "ChaveConciliaSat")),
+    position=None, path="/sat/config", batch_size=500, condition="CHAR_LENGTH(ChaveConciliaSat) = 36",
 )
