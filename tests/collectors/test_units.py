@@ -187,3 +187,39 @@ def test_bi_settings_missing_are_one_clear_line(extra: dict[str, object], messag
     data = {"PARAM_REDE": "R", "PARAM_BI_SERVER": "bi.example", "PARAM_TOKEN_BI": "t", **extra}
     with pytest.raises(BiNotConfigured, match=message):
         BiClient(validate_config(data))
+
+
+# ------------------------------------------------------------------ actions
+STORE_ACTIONS = ["collect_coupons", "collect_coupon_details", "collect_coupon_lv", "collect_sat_config",
+                 "collect_checkout_status", "refresh_endpoint_printer"]
+
+
+def test_the_daemon_runs_the_store_database_actions() -> None:
+    from flageemonitor.proxy.daemon.runner import action_available
+
+    assert [action_available(name)[0] for name in STORE_ACTIONS] == [True] * len(STORE_ACTIONS)
+
+
+@pytest.mark.parametrize("action", ["cupons", "cupons_detalhes", "cupons_lv", "sat_config", "status_caixa",
+                                    "pdv_atualiza_impressora"])
+def test_without_store_databases_there_is_nothing_to_do(action: str, tmp_path: Path) -> None:
+    import asyncio
+
+    from flageemonitor.proxy.pipeline import RunRequest, execute
+
+    report = asyncio.run(execute(RunRequest(action=action), validate_config({"PARAM_REDE": "R"}), state_dir=tmp_path))
+    assert not report.failed and report.local is not None and "nothing to do" in report.local["detail"]
+    assert not spool_path(tmp_path).exists()
+
+
+def test_bad_options_fail_the_run_with_one_line(tmp_path: Path) -> None:
+    import asyncio
+
+    from flageemonitor.proxy.pipeline import RunRequest, execute
+
+    cfg = validate_config({"PARAM_REDE": "R", "PARAM_IP_CONCENTRADORES": ["127.0.0.1"], "PARAM_BI_SERVER": "b",
+                           "PARAM_TOKEN_BI": "t"})
+    for args, message in (({"loja": "LOJA1; rm"}, "--loja"), ({"dtini": "yesterday"}, "is not a date")):
+        report = asyncio.run(execute(RunRequest(action="cupons", args=args), cfg, state_dir=tmp_path))
+        assert report.failed and report.local is not None and message in report.local["detail"]
+    assert not spool_path(tmp_path).exists()

@@ -23,7 +23,14 @@ from flageemonitor.core.hosts import technical_name
 from flageemonitor.proxy.actions.base import ActionOutcome
 from flageemonitor.proxy.collectors import traps
 from flageemonitor.proxy.collectors.engine import PARALLEL_STORES
-from flageemonitor.proxy.collectors.stores import Concentrator, PgSettings, concentrators, pg_settings, pg_stream
+from flageemonitor.proxy.collectors.stores import (
+    Concentrator,
+    PgSettings,
+    concentrators,
+    nothing_configured,
+    pg_settings,
+    pg_stream,
+)
 from flageemonitor.proxy.zabbix.reporter import sender_target
 
 log = logging.getLogger("flageemonitor.collectors.checkout_status")
@@ -80,7 +87,7 @@ def _one(config: BotConfig, settings: PgSettings, conc: Concentrator, loja: int 
 def collect_checkout_status(config: BotConfig, loja: int | None, dry_run: bool) -> ActionOutcome:
     stores = concentrators(config)
     if not stores:
-        raise ActionFailed("no store databases: set PARAM_IP_CONCENTRADORES or CONCENTRADORES")
+        return nothing_configured()
     settings = pg_settings(config)
     if not dry_run and sender_target(config) is None:
         raise ActionFailed("no Zabbix sender target: set PARAM_ZABBIX_SENDER_SERVER (and _PORT)")

@@ -39,7 +39,14 @@ from flageemonitor.proxy.collectors.bi import BiClient, BiError, BiRejected
 from flageemonitor.proxy.collectors.cursor import Cursor, CursorStore, fingerprint
 from flageemonitor.proxy.collectors.dates import parse_range, shift
 from flageemonitor.proxy.collectors.payload import Field, columns, python_json, sql_json, supports_json
-from flageemonitor.proxy.collectors.stores import Concentrator, concentrators, mysql_connect, mysql_error, mysql_stream
+from flageemonitor.proxy.collectors.stores import (
+    Concentrator,
+    concentrators,
+    mysql_connect,
+    mysql_error,
+    mysql_stream,
+    nothing_configured,
+)
 from flageemonitor.proxy.spool import Spool, SpoolError, consumer_lock, spool_path
 
 log = logging.getLogger("flageemonitor.collectors")
@@ -475,7 +482,7 @@ def _plan_one(c: BiCollector, state_dir: Path, opts: Options, conc: Concentrator
 def collect(c: BiCollector, config: BotConfig, state_dir: Path, opts: Options) -> ActionOutcome:
     stores = concentrators(config)
     if not stores:
-        raise ActionFailed("no store databases: set PARAM_IP_CONCENTRADORES or CONCENTRADORES")
+        return nothing_configured()
     if opts.dry_run:
         reports = [_plan_one(c, state_dir, opts, s) for s in stores]
     else:

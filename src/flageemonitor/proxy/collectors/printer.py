@@ -23,7 +23,13 @@ from flageemonitor.core.config_model import BotConfig
 from flageemonitor.core.errors import ActionFailed, FlageeError
 from flageemonitor.core.hosts import technical_name
 from flageemonitor.proxy.actions.base import ActionOutcome
-from flageemonitor.proxy.collectors.stores import Concentrator, concentrators, mysql_connect, mysql_error
+from flageemonitor.proxy.collectors.stores import (
+    Concentrator,
+    concentrators,
+    mysql_connect,
+    mysql_error,
+    nothing_configured,
+)
 from flageemonitor.proxy.inventory.zabbix import find_group_id, host_group_name
 from flageemonitor.proxy.zabbix.client import ZabbixClient, connect
 
@@ -147,7 +153,7 @@ def _apply(client: ZabbixClient, change: dict[str, Any]) -> None:
 def refresh_printers(config: BotConfig, loja: int | None, dry_run: bool) -> ActionOutcome:
     stores = concentrators(config)
     if not stores:
-        raise ActionFailed("no store databases: set PARAM_IP_CONCENTRADORES or CONCENTRADORES")
+        return nothing_configured()
     rule = _rule(config)
     printers: list[Printer] = []
     skipped: list[str] = []

@@ -17,6 +17,7 @@ from typing import Any
 
 from flageemonitor.core.config_model import BotConfig
 from flageemonitor.core.errors import InventoryError
+from flageemonitor.proxy.actions.base import ActionOutcome
 
 
 class StoreDbError(InventoryError):
@@ -35,6 +36,13 @@ def concentrators(config: BotConfig) -> list[Concentrator]:
         return [Concentrator(c.ip.strip(), str(c.loja) if c.loja is not None else None)
                 for c in config.CONCENTRADORES if c.ip.strip()]
     return [Concentrator(ip.strip()) for ip in config.PARAM_IP_CONCENTRADORES if ip.strip()]
+
+
+def nothing_configured() -> ActionOutcome:
+    """The outcome of a store-database action on a proxy without store databases: nothing to do
+    is not a failure (the default schedule runs the collectors everywhere)."""
+    return ActionOutcome(ok=True, detail="no store databases configured (PARAM_IP_CONCENTRADORES or "
+                                         "CONCENTRADORES): nothing to do", data={"concentrators": []})
 
 
 def _scrub(text: str, *secrets: str | None) -> str:
