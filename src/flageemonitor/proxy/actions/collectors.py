@@ -11,14 +11,18 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
+from flageemonitor.core.config_model import BotConfig
 from flageemonitor.core.hosts import Host
 from flageemonitor.proxy.actions import register
 from flageemonitor.proxy.actions.base import ActionContext, ActionOutcome, LocalAction
+from flageemonitor.proxy.collectors.checkout_status import collect_checkout_status
 from flageemonitor.proxy.collectors.coupon_details import COUPON_DETAILS
 from flageemonitor.proxy.collectors.coupon_lv import COUPON_LV
 from flageemonitor.proxy.collectors.coupons import COUPONS
-from flageemonitor.proxy.collectors.engine import BiCollector, collect, options_for, parse_loja
+from flageemonitor.proxy.collectors.engine import BiCollector, collect, options_for
+from flageemonitor.proxy.collectors.printer import refresh_printers
 from flageemonitor.proxy.collectors.sat_config import SAT_CONFIG
+from flageemonitor.proxy.collectors.stores import parse_loja
 
 
 class _BiAction(LocalAction):
@@ -62,25 +66,26 @@ class CollectSatConfig(_BiAction):
     collector = SAT_CONFIG
 
 
+class _StoreAction(LocalAction):
+    """A store-database action that takes `loja` and honours dry-run, run in a worker thread."""
+
+    @staticmethod
+    def work(config: BotConfig, loja: int | None, dry_run: bool) -> ActionOutcome:
+        raise NotImplementedError
+
+    async def run_local(self, ctx: ActionContext, hosts: list[Host] | None) -> ActionOutcome:
+        return await asyncio.to_thread(self.work, ctx.config, parse_loja(ctx.args.get("loja")), ctx.dry_run)
+
+
 @register
-class CollectCheckoutStatus(LocalAction):
+class CollectCheckoutStatus(_StoreAction):
     name = "collect_checkout_status"
     version = "2.0.0"
-
-    async def run_local(self, ctx: ActionContext, hosts: list[Host] | None) -> ActionOutcome:
-        from flageemonitor.proxy.collectors.checkout_status import collect_checkout_status
-
-        loja = parse_loja(ctx.args.get("loja"))
-        return await asyncio.to_thread(collect_checkout_status, ctx.config, loja, ctx.dry_run)
+    work = staticmethod(collect_checkout_status)
 
 
 @register
-class RefreshEndpointPrinter(LocalAction):
+class RefreshEndpointPrinter(_StoreAction):
     name = "refresh_endpoint_printer"
     version = "2.0.0"
-
-    async def run_local(self, ctx: ActionContext, hosts: list[Host] | None) -> ActionOutcome:
-        from flageemonitor.proxy.collectors.printer import refresh_printers
-
-        loja = parse_loja(ctx.args.get("loja"))
-        return await asyncio.to_thread(refresh_printers, ctx.config, loja, ctx.dry_run)
+    work = staticmethod(refresh_printers)

@@ -38,7 +38,7 @@ from flageemonitor.core.errors import ActionFailed, InventoryError
 from flageemonitor.core.hosts import ENDPOINT_TYPES, Host, parse_host_name, technical_name
 from flageemonitor.proxy.actions import register
 from flageemonitor.proxy.actions.base import ActionContext, ActionOutcome, LocalAction
-from flageemonitor.proxy.collectors.stores import concentrators, mysql_connect, mysql_error
+from flageemonitor.proxy.collectors.stores import concentrators, mysql_connect, mysql_error, parse_loja
 from flageemonitor.proxy.inventory.zabbix import endpoint_type_of, find_group_id, host_group_name
 from flageemonitor.proxy.zabbix.client import ZabbixClient, connect
 
@@ -308,16 +308,6 @@ class _Applier:
                  "hostinterface.update", {"interfaceid": interfaceid, "ip": item["ip"]})
 
 
-def _loja(value: Any) -> int | None:
-    """`--arg loja=LOJA001` or `loja=1` (the original's filter never matched)."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip().upper().removeprefix("LOJA")
-    if not text.isdigit():
-        raise ActionFailed(f"loja {value!r}: expected LOJA<number> or a number")
-    return int(text)
-
-
 def _flag(args: Mapping[str, Any], *names: str) -> bool:
     return any(truthy(str(args[n])) for n in names if n in args and args[n] is not None)
 
@@ -374,7 +364,7 @@ class RegisterEndpoints(LocalAction):
 
     async def run_local(self, ctx: ActionContext, hosts: list[Host] | None) -> ActionOutcome:
         source = ctx.args.get("endpoints")
-        loja = _loja(ctx.args.get("loja"))
+        loja = parse_loja(ctx.args.get("loja"))
         if source:
             endpoints = [e for e in read_endpoints_file(Path(str(source))) if loja is None or e.loja == loja]
         else:

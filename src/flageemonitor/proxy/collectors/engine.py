@@ -46,6 +46,7 @@ from flageemonitor.proxy.collectors.stores import (
     mysql_error,
     mysql_stream,
     nothing_configured,
+    parse_loja,
 )
 from flageemonitor.proxy.spool import Spool, SpoolError, consumer_lock, spool_path
 
@@ -134,16 +135,6 @@ def _per_collector(value: dict[str, int] | int | None, names: Sequence[str]) -> 
                 return int(value[name])
         return None
     return int(value) if value is not None else None
-
-
-def parse_loja(value: Any) -> int | None:
-    """`LOJA001`, `loja1` or `1`; None when empty."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip().upper().removeprefix("LOJA")
-    if not text.isdigit():
-        raise ActionFailed(f"--loja {value!r}: expected LOJA<number> or a number")
-    return int(text)
 
 
 def options_for(collector_names: Sequence[str], config: BotConfig, args: dict[str, Any], dry_run: bool) -> Options:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flageemonitor.core.config_model import BotConfig
-from flageemonitor.core.errors import InventoryError
+from flageemonitor.core.errors import ActionFailed, InventoryError
+from flageemonitor.core.hosts import HostFilter
 from flageemonitor.proxy.actions.base import ActionOutcome
 
 
@@ -36,6 +37,16 @@ def concentrators(config: BotConfig) -> list[Concentrator]:
         return [Concentrator(c.ip.strip(), str(c.loja) if c.loja is not None else None)
                 for c in config.CONCENTRADORES if c.ip.strip()]
     return [Concentrator(ip.strip()) for ip in config.PARAM_IP_CONCENTRADORES if ip.strip()]
+
+
+def parse_loja(value: Any) -> int | None:
+    """A store from `--loja` / `--arg loja=`: `LOJA001`, `loja1` or `1`; None when empty."""
+    if value in (None, ""):
+        return None
+    try:
+        return HostFilter(loja=str(value)).loja_number
+    except ValueError as exc:
+        raise ActionFailed(str(exc)) from None
 
 
 def nothing_configured() -> ActionOutcome:
