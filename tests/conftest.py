@@ -6,4 +6,6 @@ pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.zabbix",
     "tests.fixtures.oci",
+    "tests.fixtures.mariadb",
+    "tests.fixtures.bi",
 ]

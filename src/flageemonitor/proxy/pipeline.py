@@ -404,6 +404,8 @@ async def _run_local(resolved: ResolvedAction, request: RunRequest, config: BotC
     impl = resolved.impl()
     assert isinstance(impl, LocalAction)
     hosts = select_hosts(request, config, resolved.spec) if impl.wants_hosts else None
+    if request.filters.loja:  # store-database actions filter on it too (scheduled runs set it as a filter)
+        ctx.args.setdefault("loja", request.filters.loja)
     try:
         outcome = await impl.run_local(ctx, hosts)
     except Exception as exc:  # a local action's error is its result, reported like any other

@@ -18,6 +18,12 @@ MODULES: dict[str, str] = {
     "test_endpoint_privilege": "test_privilege",
     "diagnose_env": "diagnose_env",
     "register_endpoints": "register_endpoints",
+    "collect_coupons": "collectors",
+    "collect_coupon_details": "collectors",
+    "collect_coupon_lv": "collectors",
+    "collect_sat_config": "collectors",
+    "collect_checkout_status": "collectors",
+    "refresh_endpoint_printer": "collectors",
 }
 
 

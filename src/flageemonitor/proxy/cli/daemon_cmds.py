@@ -99,9 +99,30 @@ def status(
             last.get("result", "-") + (" (running)" if a.get("running") else ""),
             count_text,
         ))
+    _table(rows)
+    _print_spool(data.get("spool"))
+
+
+def _table(rows: list[tuple[Any, ...]]) -> None:
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         typer.echo("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _print_spool(spool: dict[str, Any] | None) -> None:
+    if not spool:
+        typer.echo("spool: empty (nothing collected yet)")
+        return
+    typer.echo("spool (durable outbox):")
+    rows: list[tuple[Any, ...]] = [("queue", "batches", "rows", "bytes", "dropped rows", "delivered", "last error")]
+    for q in spool["queues"]:
+        rows.append((q["queue"], q["items"], q["records"], q["bytes"], q["dropped_records"], q["delivered_items"],
+                     (q["last_error"] or "")[:80]))
+    _table(rows)
+    if spool["cursors"]:
+        typer.echo("collector cursors:")
+        _table([("collector", "store database", "position", "rows remembered")] + [
+            (c["source"], c["origin"], c["position"] or "-", c["remembered_rows"]) for c in spool["cursors"]])
 
 
 def collect_status(config_path: Path | None) -> dict[str, Any]:
@@ -148,7 +169,10 @@ def collect_status(config_path: Path | None) -> dict[str, Any]:
         daemon_state.update(pid=hb.get("pid"), heartbeat_age_s=round(heartbeat_age(hb), 1))
         if alive:
             daemon_state["state"] = hb.get("state", "running")
+    from flageemonitor.proxy.collectors.status import spool_status
+
     return {
+        "spool": spool_status(state),
         "daemon": daemon_state,
         "config": {"path": str(path), "valid": cfg is not None, "version": cfg.CONFIG_VERSION if cfg else None,
                    "error": cfg_error},

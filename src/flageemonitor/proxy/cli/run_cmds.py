@@ -103,6 +103,9 @@ ListOnly = Annotated[bool, typer.Option(
     "--list-missing", "--list-zabbix-only", help="register_endpoints: report only (always reported; kept for scripts)")]
 Endpoints = Annotated[Path | None, typer.Option(
     "--endpoints", help="register_endpoints: YAML/CSV endpoint list (default: the store databases)")]
+DtIni = Annotated[str | None, typer.Option(
+    "--dtini", help="collectors: re-send rows from this date (YYYY-MM-DD[ HH:MM:SS]); the cursor stays")]
+DtFim = Annotated[str | None, typer.Option("--dtfim", help="collectors: ... up to this date (needs --dtini)")]
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:
@@ -127,7 +130,7 @@ def run(
     timeout: Timeout = None, config: ConfigFile = None, inventory: InventoryFile = None, arg: ArgOpt = None,
     agent_status: AgentStatus = None, trigger_id: TriggerId = None, trigger_name: TriggerName = None,
     autoregister: Autoregister = False, fix_divergent: FixDivergent = False, list_only: ListOnly = False,
-    endpoints: Endpoints = None,
+    endpoints: Endpoints = None, dtini: DtIni = None, dtfim: DtFim = None,
 ) -> None:
     from flageemonitor.core.hosts import HostFilter
     from flageemonitor.proxy.pipeline import RunRequest
@@ -147,6 +150,7 @@ def run(
             args[key] = "1"
     if endpoints is not None:
         args["endpoints"] = str(endpoints)
+    _dates(args, dtini, dtfim)
     if loja:
         args.setdefault("loja", loja)  # local actions that query store databases filter on it too
     request = RunRequest(action=action, filters=filters, provider=provider, compat_mode=compat_mode,
@@ -163,13 +167,26 @@ def plan(
     config: ConfigFile = None, inventory: InventoryFile = None, arg: ArgOpt = None,
     agent_status: AgentStatus = None, trigger_id: TriggerId = None, trigger_name: TriggerName = None,
     autoregister: Autoregister = False, fix_divergent: FixDivergent = False, list_only: ListOnly = False,
-    endpoints: Endpoints = None,
+    endpoints: Endpoints = None, dtini: DtIni = None, dtfim: DtFim = None,
 ) -> None:
     run(action, rede=rede, loja=loja, pdv=pdv, pdv_ip=pdv_ip, host=host, limit=limit, tag=tag,
         provider=provider, compat_mode=compat_mode, dry_run=True, json_out=json_out, concurrency=concurrency,
         timeout=timeout, config=config, inventory=inventory, arg=arg,
         agent_status=agent_status, trigger_id=trigger_id, trigger_name=trigger_name,
-        autoregister=autoregister, fix_divergent=fix_divergent, list_only=list_only, endpoints=endpoints)
+        autoregister=autoregister, fix_divergent=fix_divergent, list_only=list_only, endpoints=endpoints,
+        dtini=dtini, dtfim=dtfim)
+
+
+def _dates(args: dict[str, str], dtini: str | None, dtfim: str | None) -> None:
+    """`--dtini/--dtfim` into the action's args, refused here (exit 2) unless they are dates."""
+    from flageemonitor.proxy.collectors.dates import BadDate, parse_range
+
+    dtini, dtfim = dtini or args.get("dtini"), dtfim or args.get("dtfim")
+    try:
+        parse_range(dtini, dtfim)
+    except BadDate as exc:
+        raise typer.BadParameter(str(exc), param_hint="--dtini/--dtfim") from None
+    args.update({k: v for k, v in (("dtini", dtini), ("dtfim", dtfim)) if v})
 
 
 def _fail(code: int, message: str) -> int:
@@ -294,6 +311,8 @@ def _print_table(report: Any) -> None:
         for check in report.local.get("checks", []):
             mark = "skip" if check.get("skipped") else ("ok" if check["ok"] else "FAIL")
             console.print(f"  {mark:4}  {check['name']}: {check['detail']}", markup=False)
+        for line in report.local.get("lines", []):
+            console.print(f"  {line}", markup=False, highlight=False)
     if report.hosts:
         table = Table(title=title)
         for col in ("host", "ip", "status", "facts", "s", "detail"):
