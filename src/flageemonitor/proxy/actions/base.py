@@ -56,8 +56,11 @@ class RemoteSession(Protocol):
         when the user is not root, feeding the password on stdin. Raises CommandTimeout."""
         ...
 
-    async def put(self, data: bytes, remote_path: str, *, mode: int = 0o644, sudo: bool = False) -> None:
-        """Upload to a temporary name beside `remote_path`, then rename atomically."""
+    async def put(self, data: bytes, remote_path: str, *, mode: int = 0o644, sudo: bool = False,
+                  sha256: str | None = None, backup: str | None = None) -> None:
+        """Upload to a temporary name beside `remote_path`, then rename atomically; `sha256`
+        verifies the temporary file on the endpoint first, `backup` keeps the current target
+        under that path."""
         ...
 
 

@@ -249,36 +249,38 @@ class SshSession:
         status = proc.exit_status if proc.exit_status is not None else (128 + 15 if proc.exit_signal else -1)
         return CommandResult(status, str(proc.stdout or ""), str(proc.stderr or ""))
 
-    async def put(self, data: bytes, remote_path: str, *, mode: int = 0o644, sudo: bool = False) -> None:
+    async def put(self, data: bytes, remote_path: str, *, mode: int = 0o644, sudo: bool = False,
+                  sha256: str | None = None, backup: str | None = None) -> None:
         """Upload beside the target under a temporary name, then rename over it atomically.
         With `sudo` for a non-root user the file goes to a private temp file first and is moved
-        into place by root."""
+        into place by root. `sha256`: the temporary file's checksum is verified on the endpoint
+        before the rename (a mismatch leaves the target untouched). `backup`: the current target,
+        if any, is kept under this path (hard link, else copy) before the rename."""
         elevated = sudo and not self.is_root
         directory, name = posixpath.split(remote_path)
         tmp_name = f".{name}.flagee-{secrets.token_hex(6)}"
+        final_tmp = posixpath.join(directory or ".", tmp_name)
         try:
             async with self._conn.start_sftp_client() as sftp:
                 if not elevated:
-                    tmp = posixpath.join(directory or ".", tmp_name)
-                    await self._write(sftp, tmp, data, mode)
-                    try:
-                        await sftp.posix_rename(tmp, remote_path)
-                    except asyncssh.SFTPError:
-                        await sftp.rename(tmp, remote_path)
-                    return
-                staging = posixpath.join("/tmp", tmp_name)  # noqa: S108 - random name, mode 0600, moved by root
-                await self._write(sftp, staging, data, 0o600)
+                    await self._write(sftp, final_tmp, data, mode)
+                    if sha256 is None and backup is None:
+                        try:
+                            await sftp.posix_rename(final_tmp, remote_path)
+                        except asyncssh.SFTPError:
+                            await sftp.rename(final_tmp, remote_path)
+                        return
+                else:
+                    staging = posixpath.join("/tmp", tmp_name)  # noqa: S108 - random name, mode 0600, moved by root
+                    await self._write(sftp, staging, data, 0o600)
         except TimeoutError:
             self.abort()
             raise CommandTimeout(f"{self.host.name}: upload of {remote_path} timed out") from None
         except asyncssh.SFTPError as exc:
             raise ActionFailed(f"{self.host.name}: upload of {remote_path} failed: {exc.reason}") from None
-        final_tmp = posixpath.join(directory or ".", tmp_name)
-        script = (
-            f"cp -- {_q(staging)} {_q(final_tmp)} && chmod {mode:o} {_q(final_tmp)} && "
-            f"mv -f -- {_q(final_tmp)} {_q(remote_path)}; rc=$?; rm -f -- {_q(staging)}; exit $rc"
-        )
-        await self.run(script, sudo=True, check=True)
+        script = place_script(final_tmp, remote_path, mode=mode, sha256=sha256, backup=backup,
+                              staging=staging if elevated else None)
+        await self.run(script, sudo=elevated, check=True)
 
     async def _write(self, sftp: asyncssh.SFTPClient, path: str, data: bytes, mode: int) -> None:
         async def write() -> None:
@@ -304,3 +306,26 @@ class SshSession:
 
 
 _q = shlex.quote
+
+
+def place_script(tmp: str, target: str, *, mode: int, sha256: str | None, backup: str | None,
+                 staging: str | None) -> str:
+    """POSIX sh that moves an uploaded temporary file over `target`: copy from `staging` (sudo
+    uploads), chmod, verify the checksum, keep the current target as `backup`, rename. Any
+    failure removes the temporary files and leaves the target as it was (exit 3: checksum)."""
+    steps = []
+    if staging is not None:
+        steps.append(f"cp -- {_q(staging)} {_q(tmp)} && chmod {mode:o} {_q(tmp)}")
+    if sha256 is not None:
+        if not all(c in "0123456789abcdef" for c in sha256) or len(sha256) != 64:
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        steps.append(f"set -- $(sha256sum {_q(tmp)}) && {{ [ \"$1\" = {sha256} ] || "
+                     f"{{ echo \"checksum mismatch after upload: $1\" >&2; false; }}; }}")
+    if backup is not None:
+        t, b = _q(target), _q(backup)
+        keep = f"{{ ln -- {t} {b} 2>/dev/null || cp -p -- {t} {b}; }}"
+        steps.append(f"{{ [ ! -e {t} ] || {{ rm -f -- {b} && {keep}; }}; }}")
+    steps.append(f"mv -f -- {_q(tmp)} {_q(target)}")
+    cleanup = f"rm -f -- {_q(tmp)}" + (f" {_q(staging)}" if staging is not None else "")
+    return " && ".join(steps) + f"; rc=$?; [ $rc -eq 0 ] || {cleanup}; " + (
+        f"rm -f -- {_q(staging)}; " if staging is not None else "") + "exit $rc"
