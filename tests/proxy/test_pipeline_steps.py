@@ -306,7 +306,7 @@ def test_override_to_an_unknown_or_unimplemented_action_is_refused() -> None:
                      config(PARAM_PROVIDER_ACTION_OVERRIDES={"arius": {"test_endpoint_connection": "nope"}}))
     with pytest.raises(ActionNotImplemented):
         override_for("arius", "test_endpoint_connection",
-                     config(PARAM_PROVIDER_ACTION_OVERRIDES={"arius": {"test_endpoint_connection": "pdv_uninstall"}}))
+                     config(PARAM_PROVIDER_ACTION_OVERRIDES={"arius": {"test_endpoint_connection": "cupons"}}))
 
 
 def test_bad_override_of_the_run_provider_fails_before_any_host(tmp_path: Path) -> None:

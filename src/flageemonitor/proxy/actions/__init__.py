@@ -18,6 +18,10 @@ MODULES: dict[str, str] = {
     "test_endpoint_privilege": "test_privilege",
     "diagnose_env": "diagnose_env",
     "register_endpoints": "register_endpoints",
+    "install_endpoint_agent": "install_agent",
+    "update_endpoint_config": "update_agent_config",
+    "update_endpoint_agent_include": "update_agent_include",
+    "uninstall_endpoint_agent": "uninstall_agent",
 }
 
 

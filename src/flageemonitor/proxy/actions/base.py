@@ -57,10 +57,10 @@ class RemoteSession(Protocol):
         ...
 
     async def put(self, data: bytes, remote_path: str, *, mode: int = 0o644, sudo: bool = False,
-                  sha256: str | None = None, backup: str | None = None) -> None:
+                  sha256: str | None = None, backup: str | None = None, owner: str | None = None) -> None:
         """Upload to a temporary name beside `remote_path`, then rename atomically; `sha256`
         verifies the temporary file on the endpoint first, `backup` keeps the current target
-        under that path."""
+        under that path, `owner` (numeric uid:gid) sets the new file's owner."""
         ...
 
 
@@ -74,6 +74,7 @@ class ActionContext:
     command_timeout: float = 120.0
     filters: HostFilter = field(default_factory=HostFilter)  # the request's host selection
     prepared: dict[str, Any] = field(default_factory=dict)  # set by `Action.prepare`, shown in the report
+    shared: dict[str, Any] = field(default_factory=dict)  # what `prepare` hands every host's run (not reported)
 
 
 @dataclass

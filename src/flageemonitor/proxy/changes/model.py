@@ -102,6 +102,7 @@ class PutFile(Change):
     text: bool = False
     label: str = ""
     keep: bool = False  # keep the previous version after success (as .<name>.flagee-prev)
+    owner: str | None = None  # numeric uid:gid; default: the old file's owner when it exists
     kind: str = "put_file"
 
     @property
@@ -136,8 +137,11 @@ class PutFile(Change):
         return out
 
     async def apply(self, ctx: ApplyContext) -> None:
+        owner = self.owner
+        if owner is None and self.old.exists and self.old.uid is not None and self.old.gid is not None:
+            owner = f"{self.old.uid}:{self.old.gid}"
         await ctx.session.put(self.data, self.path, mode=self.mode, sudo=ctx.sudo, sha256=self.sha256,
-                              backup=kept_path(self.path) if self.old.exists else None)
+                              backup=kept_path(self.path) if self.old.exists else None, owner=owner)
 
     def undo_script(self) -> str:
         prev = kept_path(self.path)
@@ -250,8 +254,9 @@ class UnpackArchive(Change):
 
 @dataclass
 class ServiceChange(Change):
-    """Start, stop or restart a service (see `service.Service`). On rollback, the service is
-    put back as it was (restarted on the restored files, or stopped) after the files."""
+    """Start, stop or restart a service (see `service.Service`). On rollback the service is put
+    back as it was: stopped before the files are restored when it was not running, restarted on
+    the restored files when it was."""
 
     service: Service
     verb: str  # start | stop | restart
@@ -271,8 +276,14 @@ class ServiceChange(Change):
             tail = (result.stderr or result.stdout).strip()[-300:]
             raise ActionFailed(f"{self.verb} {self.service.label} failed (exit {result.exit_status}): {tail}")
 
-    def late_undo(self) -> str:
-        return self.service.command("restart" if self.was_running else "stop")
+    def undo_script(self) -> str | None:
+        """A service that was not running is stopped before the files are restored (its files
+        may go away with them)."""
+        return None if self.was_running or self.verb == "stop" else self.service.command("stop")
+
+    def late_undo(self) -> str | None:
+        """A service that was running is restarted on the restored files."""
+        return self.service.command("restart") if self.was_running else None
 
 
 async def rollback(applied: list[Change], ctx: ApplyContext) -> list[str]:

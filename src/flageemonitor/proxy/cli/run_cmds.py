@@ -223,6 +223,8 @@ def run_request(request: Any, config_file: Path | None, json_out: bool) -> int:
         return _fail(EXIT_PREPARE, f"{exc}; no host was contacted")
     except InventoryError as exc:
         return _fail(EXIT_CONFIG, f"inventory error: {exc}")
+    except ConfigInvalid as exc:
+        return _fail(EXIT_CONFIG, f"config invalid: {exc}; no host was contacted")
     if json_out:
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import posixpath
+import re
 import secrets
 import shlex
 import warnings
@@ -250,12 +251,13 @@ class SshSession:
         return CommandResult(status, str(proc.stdout or ""), str(proc.stderr or ""))
 
     async def put(self, data: bytes, remote_path: str, *, mode: int = 0o644, sudo: bool = False,
-                  sha256: str | None = None, backup: str | None = None) -> None:
+                  sha256: str | None = None, backup: str | None = None, owner: str | None = None) -> None:
         """Upload beside the target under a temporary name, then rename over it atomically.
         With `sudo` for a non-root user the file goes to a private temp file first and is moved
         into place by root. `sha256`: the temporary file's checksum is verified on the endpoint
         before the rename (a mismatch leaves the target untouched). `backup`: the current target,
-        if any, is kept under this path (hard link, else copy) before the rename."""
+        if any, is kept under this path (hard link, else copy) before the rename. `owner`:
+        numeric `uid:gid` for the new file (root or sudo)."""
         elevated = sudo and not self.is_root
         directory, name = posixpath.split(remote_path)
         tmp_name = f".{name}.flagee-{secrets.token_hex(6)}"
@@ -264,7 +266,7 @@ class SshSession:
             async with self._conn.start_sftp_client() as sftp:
                 if not elevated:
                     await self._write(sftp, final_tmp, data, mode)
-                    if sha256 is None and backup is None:
+                    if sha256 is None and backup is None and owner is None:
                         try:
                             await sftp.posix_rename(final_tmp, remote_path)
                         except asyncssh.SFTPError:
@@ -279,7 +281,7 @@ class SshSession:
         except asyncssh.SFTPError as exc:
             raise ActionFailed(f"{self.host.name}: upload of {remote_path} failed: {exc.reason}") from None
         script = place_script(final_tmp, remote_path, mode=mode, sha256=sha256, backup=backup,
-                              staging=staging if elevated else None)
+                              staging=staging if elevated else None, owner=owner)
         await self.run(script, sudo=elevated, check=True)
 
     async def _write(self, sftp: asyncssh.SFTPClient, path: str, data: bytes, mode: int) -> None:
@@ -309,7 +311,7 @@ _q = shlex.quote
 
 
 def place_script(tmp: str, target: str, *, mode: int, sha256: str | None, backup: str | None,
-                 staging: str | None) -> str:
+                 staging: str | None, owner: str | None = None) -> str:
     """POSIX sh that moves an uploaded temporary file over `target`: copy from `staging` (sudo
     uploads), chmod, verify the checksum, keep the current target as `backup`, rename. Any
     failure removes the temporary files and leaves the target as it was (exit 3: checksum)."""
@@ -321,6 +323,10 @@ def place_script(tmp: str, target: str, *, mode: int, sha256: str | None, backup
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
         steps.append(f"set -- $(sha256sum {_q(tmp)}) && {{ [ \"$1\" = {sha256} ] || "
                      f"{{ echo \"checksum mismatch after upload: $1\" >&2; false; }}; }}")
+    if owner is not None:
+        if not re.fullmatch(r"\d{1,10}:\d{1,10}", owner):
+            raise ValueError(f"owner must be numeric uid:gid: {owner!r}")
+        steps.append(f"chown {owner} {_q(tmp)}")
     if backup is not None:
         t, b = _q(target), _q(backup)
         keep = f"{{ ln -- {t} {b} 2>/dev/null || cp -p -- {t} {b}; }}"
