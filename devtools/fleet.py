@@ -1,7 +1,7 @@
 """A loopback fleet of real sshd endpoints with personas, for tests, benchmarks and the demo.
 
     python -m devtools.fleet up            # persona fleet; prints paths and a run command
-    python -m devtools.fleet sudo          # one endpoint with non-root users and real sudo
+    python -m devtools.fleet sudo          # one endpoint with non-root users and real sudo (private root)
     python -m devtools.fleet bench 500     # 500 endpoints (10% dead) for benchmarks
     python -m devtools.fleet down DIR      # stop a fleet started by `up`/`sudo`/`bench`
 
@@ -565,15 +565,17 @@ class Fleet:
         self.inventory_path = base / "inventory.yaml"
         self.config_path = base / "config_bot.json"
         self.state_dir = base / "state"
+        self.roots: dict[str, Path] = {}  # persona -> its / where that is not a tree in `base`
 
     # --- lifecycle
-    def _spawn(self, argv: list[str], log: Path) -> None:
+    def _spawn(self, argv: list[str], log: Path) -> int:
         with open(log, "ab") as out:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                     start_new_session=True)
         self._procs.append(proc)
         self.pids.add(proc.pid)
         (self.base / "pids").write_text("".join(f"{p}\n" for p in sorted(self.pids)))
+        return proc.pid
 
     def stop(self) -> None:
         stop_pids(self.pids, self.base)
@@ -619,8 +621,9 @@ class Fleet:
         return next(e for e in self.endpoints if e.name == name)
 
     def chroot(self, persona: str) -> Path:
-        """The filesystem tree of a persona endpoint (what the endpoint sees as /)."""
-        return self.base / persona / "root"
+        """The filesystem tree of a persona endpoint (what the endpoint sees as /); the sudo
+        endpoint's users (`sudo:<user>`) share one."""
+        return self.roots.get(persona.split(":")[0], self.base / persona / "root")
 
     def commands(self, persona: str) -> list[str]:
         """Every command the persona endpoint was sent, in order."""
@@ -773,11 +776,13 @@ SUDO_USERS: tuple[SudoUser, ...] = (
 
 
 def start_sudo_fleet(users: tuple[SudoUser, ...] = SUDO_USERS, *, seed: int | None = None) -> Fleet:
-    """One endpoint (no chroot: the machine's own tools and sudo) where non-root users log in with
-    a password and elevate through the real sudo. The users, their password hashes and their
-    sudoers rules exist only in the sshd's private mount namespace: /etc/passwd, /etc/group,
-    /etc/shadow and /etc/sudoers are bind-mounted copies there; the machine's files are untouched.
-    Needs the `sudo` package."""
+    """One endpoint (the machine's own tools and sudo) where non-root users log in with a password
+    and elevate through the real sudo. Its / is private and copy-on-write: in the sshd's own mount
+    namespace an overlay of the machine's / (upper layer on a tmpfs of that namespace) with /dev
+    and /proc, and sshd runs chrooted into it. The users, their password hashes and sudoers rules
+    are written there, and whatever root installs through sudo (an agent, users, init scripts)
+    lands there too: the machine's files are untouched and everything vanishes with the
+    namespace. `Fleet.chroot("sudo")` reaches that tree while the endpoint runs. Needs `sudo`."""
     require_tools()
     if not os.path.exists("/usr/bin/sudo"):
         raise FleetError("missing /usr/bin/sudo: install the sudo package (scripts/setup.sh)")
@@ -785,14 +790,25 @@ def start_sudo_fleet(users: tuple[SudoUser, ...] = SUDO_USERS, *, seed: int | No
     a, b = pick_subnet(rng)
     fleet = Fleet(_new_base("flageemonitor-fleet-"))
     try:
-        _start_sudo(fleet, users, f"127.{a}.{b}.2")
+        _start_sudo(fleet, users, f"127.{a}.{b}.2", rng)
     except BaseException:
         fleet.remove()
         raise
     return fleet
 
 
-def _start_sudo(fleet: Fleet, users: tuple[SudoUser, ...], ip: str) -> None:
+SUDO_ROOT_SCRIPT = """set -e
+mount -t tmpfs -o mode=0700 fleet-sudo-root "$1"
+mkdir "$1/upper" "$1/work" "$1/root"
+mount -t overlay fleet-sudo-root -o lowerdir=/,upperdir="$1/upper",workdir="$1/work" "$1/root"
+mount --rbind /dev "$1/root/dev"
+mount -t proc proc "$1/root/proc"
+for f in passwd group shadow sudoers; do cat "$2/$f" > "$1/root/etc/$f"; done
+exec chroot "$1/root" "$3" -D -e -f "$4"
+"""
+
+
+def _start_sudo(fleet: Fleet, users: tuple[SudoUser, ...], ip: str, rng: random.Random) -> None:
     base = fleet.base
     pdir = base / "sudo"
     pdir.mkdir(mode=0o700)
@@ -810,12 +826,14 @@ def _start_sudo(fleet: Fleet, users: tuple[SudoUser, ...], ip: str) -> None:
     ts_dir = pdir / "sudo-ts"
     ts_dir.mkdir(mode=0o700)
     sudoers = (f"Defaults env_reset, lecture=never, !fqdn, timestampdir={ts_dir}\n"
+               'Defaults secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"\n'
                "root ALL=(ALL:ALL) ALL\n" + "".join(f"{u.name} {u.rule}\n" for u in users if u.rule))
     files = {"passwd": (passwd, 0o644), "group": (group, 0o644), "shadow": (shadow, 0o600),
              "sudoers": (sudoers, 0o440)}
     for name, (content, mode) in files.items():
         (pdir / name).write_text(content)
         (pdir / name).chmod(mode)
+    (pdir / "layers").mkdir(mode=0o700)
     port = free_port(ip)
     config = pdir / "sshd_config"
     config.write_text("\n".join([
@@ -825,13 +843,14 @@ def _start_sudo(fleet: Fleet, users: tuple[SudoUser, ...], ip: str) -> None:
         "PrintMotd no", "PrintLastLog no", "X11Forwarding no", "AllowTcpForwarding no", "LogLevel ERROR",
     ]) + "\n")
     _run([SSHD, "-t", "-f", str(config)])
-    script = ('for f in passwd group shadow sudoers; do mount --bind "$1/$f" "/etc/$f" || exit 1; done; '
-              'exec "$2" -D -e -f "$3"')
     log = pdir / "sshd.log"
-    fleet._spawn(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "fleet-sshd",
-                  str(pdir), SSHD, str(config)], log)
+    pid = fleet._spawn(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", SUDO_ROOT_SCRIPT,
+                        "fleet-sshd", str(pdir / "layers"), str(pdir), SSHD, str(config)], log)
+    fleet.roots["sudo"] = Path(f"/proc/{pid}/root")
     wait_listening([(ip, port)], 15.0, [log])
-    fleet.endpoints = [Endpoint(u.host, ip, port, f"sudo:{u.name}", "password", user=u.name) for u in users]
+    agent_port = free_agent_port(rng, set())
+    fleet.endpoints = [Endpoint(u.host, ip, port, f"sudo:{u.name}", "password", user=u.name,
+                                agent_port=agent_port) for u in users]
     fleet.write_inventory()
     fleet.write_config()
 
