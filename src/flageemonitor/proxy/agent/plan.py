@@ -218,7 +218,7 @@ def install_changes(settings: AgentSettings, state: AgentState, bundle: Bundle, 
     reasons += conf.restart_reasons
     if bundle_changes:
         changes.append(PutFile(layout.MARKER, f"{archive.sha256}\n".encode(), state.file(layout.MARKER),
-                               text=True, label="installed bundle"))
+                               label="installed bundle"))
     changes += start_changes(state, reasons, stopped=bundle_changes)
     return changes, reasons
 
