@@ -16,6 +16,7 @@ from flageemonitor.core.errors import ActionRefused, ConfigInvalid, PrepareFaile
 from flageemonitor.core.hosts import Host, HostFilter
 from flageemonitor.core.results import Status
 from flageemonitor.proxy.actions import get_action
+from flageemonitor.proxy.actions.base import RemoteAction
 from flageemonitor.proxy.actions.uninstall_agent import has_host_filter, named_explicitly, without_block
 from flageemonitor.proxy.pipeline import RunRequest, execute, resolve_action
 from tests.fixtures.bundle_repo import write_repository
@@ -74,7 +75,8 @@ def test_aliases_resolve_to_implemented_agent_actions(alias: str, canonical: str
 
 def test_zanthus_install_name_resolves(tmp_path: Path) -> None:
     assert load_catalog().resolve("install_terminal_agent", "zanthus").canonical == "install_endpoint_agent"
-    assert resolve_action(RunRequest("install_terminal_agent", provider="zanthus"), config(tmp_path)).impl.previews
+    impl = resolve_action(RunRequest("install_terminal_agent", provider="zanthus"), config(tmp_path)).impl
+    assert issubclass(impl, RemoteAction) and impl.previews
 
 
 def test_uninstall_without_a_host_filter_is_refused_before_any_host(tmp_path: Path) -> None:
