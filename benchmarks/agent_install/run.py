@@ -98,9 +98,13 @@ def parse_ansible(text: str) -> tuple[int, int, str]:
 
 
 def parse_pyinfra(text: str) -> tuple[int, int, str]:
-    errors = len(re.findall(r"Error|error:", text))
-    changed = re.findall(r"Changed:?\s*(\d+)", text)
-    return 0, errors, f"error lines {errors}" + (f", changed ops {sum(map(int, changed))}" if changed else "")
+    """From pyinfra's results table: `Grand total  OPS  SUCCESS  ERROR  NO-CHANGE` ('-' = 0);
+    counted in operations x hosts, not hosts."""
+    match = re.search(r"Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", text)
+    if not match:
+        return 0, 0, "no results table"
+    _total, success, error, unchanged = (0 if v == "-" else int(v) for v in match.groups())
+    return success + unchanged, error, f"operations: {success} changed, {unchanged} unchanged, {error} failed"
 
 
 def write_inputs(fleet: Fleet, repo: Path, forks: int) -> dict[str, Path]:
