@@ -53,14 +53,7 @@ def bundle_repo(given: Path | None) -> Path:
 
 
 def pyinfra_bin() -> Path:
-    venv = CACHE / f"pyinfra-{PYINFRA_VERSION}"
-    exe = venv / "bin" / "pyinfra"
-    if not exe.exists():
-        print(f"installing pyinfra {PYINFRA_VERSION} into {venv} ...", file=sys.stderr)
-        subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(venv)], check=True)
-        subprocess.run(["uv", "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
-                        f"pyinfra=={PYINFRA_VERSION}"], check=True)
-    return exe
+    return fanout.tool_bin("pyinfra", PYINFRA_VERSION, "pyinfra", "pyinfra")  # type: ignore[no-any-return]
 
 
 def compile_bytecode(*trees: Path) -> None:
