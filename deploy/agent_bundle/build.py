@@ -127,18 +127,24 @@ def sha256sums(out: Path, names: list[str]) -> dict[str, str]:
 
 
 def build(out: Path, cache: Path = DEFAULT_CACHE, revision: int = 1) -> Built:
+    """Build into a temporary directory beside `out`, then move the files in, SHA256SUMS last:
+    a failed build leaves `out` as it was."""
     out.mkdir(parents=True, exist_ok=True)
     apt.use_cache(cache / "apt")
-    versions = {build_arch(arch, cache, revision, out) for arch in ARCHIVES}
-    if len(versions) != 1:
-        raise BuildError(f"amd64 and i386 packages differ in version: {sorted(versions)}")
-    for name, (data, mode) in asset_files().items():
-        target = out / name
-        target.write_bytes(data)
-        target.chmod(mode)
-    write_tar_gz(out / "libs.tar.gz", libs_entries())
-    names = [*ARCHIVES.values(), *asset_files(), "libs.tar.gz"]
-    return Built(versions.pop(), sha256sums(out, names))
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=out) as tmp:
+        work = Path(tmp)
+        versions = {build_arch(arch, cache, revision, work) for arch in ARCHIVES}
+        if len(versions) != 1:
+            raise BuildError(f"amd64 and i386 packages differ in version: {sorted(versions)}")
+        for name, (data, mode) in asset_files().items():
+            (work / name).write_bytes(data)
+            (work / name).chmod(mode)
+        write_tar_gz(work / "libs.tar.gz", libs_entries())
+        names = [*ARCHIVES.values(), *asset_files(), "libs.tar.gz"]
+        sums = sha256sums(work, names)
+        for name in [*names, "SHA256SUMS"]:
+            (work / name).replace(out / name)
+    return Built(versions.pop(), sums)
 
 
 def main(argv: list[str] | None = None) -> int:
