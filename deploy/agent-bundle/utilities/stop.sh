@@ -33,9 +33,9 @@ wait_gone() {
 main() {
     file=$(pid_file)
     if pid=$(agent_pid); then
-        kids=$(children "$pid")
         kill -TERM "$pid" 2>/dev/null
         if ! wait_gone "$pid" 100; then
+            kids=$(children "$pid")  # still its children while it lives
             # shellcheck disable=SC2086 # a list of PIDs
             kill -KILL "$pid" $kids 2>/dev/null
             wait_gone "$pid" 20 || fail "agent $pid did not stop"
