@@ -117,6 +117,16 @@ def write_inputs(fleet: Fleet, repo: Path, forks: int) -> dict[str, Path]:
     return {"ini": base / "ansible.ini", "cfg": base / "ansible.cfg", "pyinv": base / "pyinfra_inventory.py"}
 
 
+class Results(list[tuple[Any, str]]):
+    """Measures in order; each is also printed to stderr as it completes (a long run shows progress)."""
+
+    def append(self, item: tuple[Any, str]) -> None:
+        m, up = item
+        print(f"  {m.name}: {m.wall:.1f}s wall, {m.cpu:.1f}s CPU, agents up {up}, {m.note}", file=sys.stderr,
+              flush=True)
+        super().append(item)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hosts", type=int, default=200)
@@ -132,7 +142,7 @@ def main() -> int:
     compile_bytecode(ROOT / "src", Path(sys.prefix) / "lib", *(p.parents[1] / "lib" for p in (ansible, pyinfra) if p))
     print(f"starting {n} agent-capable endpoints ...", file=sys.stderr)
     fleet = start_agent_bench_fleet(n)
-    results: list[tuple[Measure, str]] = []
+    results = Results()
     try:
         fleet.write_config(ssh={"timeout": 10, "command_timeout": 120, "host_key_policy": "pin"}, max_threads=n,
                            PARAM_LOCAL_REPO_DIR=str(repo), PARAM_PROXY_IP="127.0.0.1")
