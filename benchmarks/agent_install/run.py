@@ -77,6 +77,19 @@ def pings(fleet: Fleet) -> int:
         return sum(pool.map(one, fleet.endpoints))
 
 
+LOGS = CACHE / "agent-install-logs"
+
+
+def logged(name: str, parse: Any) -> Any:
+    """`parse`, keeping the contender's output in LOGS/<name>.log for a look afterwards."""
+    def run(text: str) -> tuple[int, int, str]:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        (LOGS / f"{name}.log").write_text(text)
+        result: tuple[int, int, str] = parse(text)
+        return result
+    return run
+
+
 def parse_ours(text: str) -> tuple[int, int, str]:
     report = json.loads(text)
     s = report["summary"]
@@ -164,7 +177,7 @@ def main() -> int:
         results.append((bare, "-"))
         for phase in ("cold", "no-change"):
             m = measure(f"flageemonitor run pdv_install ({phase})", [*cli, "run", "pdv_install", *common], env,
-                        parse_ours)
+                        logged(f"flageemonitor-{phase}", parse_ours))
             results.append((m, str(pings(fleet)) if phase == "cold" else "-"))
         if pyinfra is not None:
             reset()
@@ -172,7 +185,7 @@ def main() -> int:
             argv = [str(pyinfra), str(files["pyinv"]), str(HERE / "pyinfra_deploy.py"), "--yes",
                     "--parallel", str(args.forks)]
             for phase in ("cold", "no-change"):
-                m = measure(f"pyinfra deploy ({phase})", argv, penv, parse_pyinfra)
+                m = measure(f"pyinfra deploy ({phase})", argv, penv, logged(f"pyinfra-{phase}", parse_pyinfra))
                 results.append((m, str(pings(fleet)) if phase == "cold" else "-"))
         if ansible is not None:
             reset()
@@ -181,7 +194,8 @@ def main() -> int:
             playbook = str(ansible.parent / "ansible-playbook")
             for phase in ("cold", "no-change"):
                 m = measure(f"ansible-playbook ({phase})", [playbook, "-i", str(files["ini"]),
-                                                            str(HERE / "playbook.yml")], aenv, parse_ansible)
+                                                            str(HERE / "playbook.yml")], aenv,
+                            logged(f"ansible-{phase}", parse_ansible))
                 results.append((m, str(pings(fleet)) if phase == "cold" else "-"))
         reset()
     finally:
