@@ -22,9 +22,11 @@ def register(app: typer.Typer) -> None:
     app.command(
         "run",
         help="Run ACTION on the selected endpoints. Exit 0: no host failed; 1: some host failed; "
-        "2: usage, unknown action or provider; 3: config or inventory error.",
+        "2: usage, unknown action or provider, request refused; 3: config or inventory error; "
+        "4: the run's preparation failed (bundle download or checksum), no host contacted.",
     )(run)
-    app.command("plan", help="Show what `run ACTION` would do (rollout, compatibility) without running it.")(plan)
+    app.command("plan", help="Show what `run ACTION` would do (rollout, compatibility, and for actions that "
+                "change endpoints the changes per host, from a read-only probe) without changing anything.")(plan)
 
 
 def version() -> None:
@@ -71,7 +73,7 @@ def actions(json_out: Annotated[bool, typer.Option("--json", help="machine-reada
 
 
 # ------------------------------------------------------------------ run / plan
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_PREPARE = 0, 1, 2, 3, 4
 log = logging.getLogger("flageemonitor.cli")
 
 Rede = Annotated[str | None, typer.Option("--rede", help="network code (default: the configured network)")]
@@ -88,7 +90,11 @@ TriggerId = Annotated[list[str] | None, typer.Option(
 TriggerName = Annotated[str | None, typer.Option("--trigger-name", help="Zabbix trigger name in PROBLEM state")]
 Provider = Annotated[str | None, typer.Option("--provider", help="execution provider (default: config, else arius)")]
 CompatModeOpt = Annotated[str | None, typer.Option("--compat-mode", help="off | warn | enforce")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="rollout and compatibility decisions only; no action runs")]
+DryRun = Annotated[bool, typer.Option(
+    "--dry-run", help="change nothing: rollout and compatibility decisions, and the planned changes of actions "
+    "that change endpoints (their read-only probe is the only remote command)")]
+AllHosts = Annotated[bool, typer.Option(
+    "--all", help="uninstall_endpoint_agent: allow a run without a host filter (every selected endpoint)")]
 JsonOut = Annotated[bool, typer.Option("--json", help="print the machine-readable report")]
 Concurrency = Annotated[int | None, typer.Option("--concurrency", min=1, help="hosts in flight (default: max_threads)")]
 Timeout = Annotated[float | None, typer.Option("--timeout", min=0.1, help="per remote command, seconds")]
@@ -130,7 +136,7 @@ def run(
     timeout: Timeout = None, config: ConfigFile = None, inventory: InventoryFile = None, arg: ArgOpt = None,
     agent_status: AgentStatus = None, trigger_id: TriggerId = None, trigger_name: TriggerName = None,
     autoregister: Autoregister = False, fix_divergent: FixDivergent = False, list_only: ListOnly = False,
-    endpoints: Endpoints = None, dtini: DtIni = None, dtfim: DtFim = None,
+    endpoints: Endpoints = None, dtini: DtIni = None, dtfim: DtFim = None, all_hosts: AllHosts = False,
 ) -> None:
     from flageemonitor.core.hosts import HostFilter
     from flageemonitor.proxy.pipeline import RunRequest
@@ -151,6 +157,8 @@ def run(
     if endpoints is not None:
         args["endpoints"] = str(endpoints)
     _dates(args, dtini, dtfim)
+    if all_hosts:
+        args["all"] = "1"
     if loja:
         args.setdefault("loja", loja)  # local actions that query store databases filter on it too
     request = RunRequest(action=action, filters=filters, provider=provider, compat_mode=compat_mode,
@@ -167,14 +175,14 @@ def plan(
     config: ConfigFile = None, inventory: InventoryFile = None, arg: ArgOpt = None,
     agent_status: AgentStatus = None, trigger_id: TriggerId = None, trigger_name: TriggerName = None,
     autoregister: Autoregister = False, fix_divergent: FixDivergent = False, list_only: ListOnly = False,
-    endpoints: Endpoints = None, dtini: DtIni = None, dtfim: DtFim = None,
+    endpoints: Endpoints = None, dtini: DtIni = None, dtfim: DtFim = None, all_hosts: AllHosts = False,
 ) -> None:
     run(action, rede=rede, loja=loja, pdv=pdv, pdv_ip=pdv_ip, host=host, limit=limit, tag=tag,
         provider=provider, compat_mode=compat_mode, dry_run=True, json_out=json_out, concurrency=concurrency,
         timeout=timeout, config=config, inventory=inventory, arg=arg,
         agent_status=agent_status, trigger_id=trigger_id, trigger_name=trigger_name,
         autoregister=autoregister, fix_divergent=fix_divergent, list_only=list_only, endpoints=endpoints,
-        dtini=dtini, dtfim=dtfim)
+        dtini=dtini, dtfim=dtfim, all_hosts=all_hosts)
 
 
 def _dates(args: dict[str, str], dtini: str | None, dtfim: str | None) -> None:
@@ -197,9 +205,11 @@ def _fail(code: int, message: str) -> int:
 def run_request(request: Any, config_file: Path | None, json_out: bool) -> int:
     """Load the config, execute, print, publish; returns the exit code."""
     from flageemonitor.core.errors import (
+        ActionRefused,
         ConfigInvalid,
         ConfigMissing,
         InventoryError,
+        PrepareFailed,
         UnknownAction,
         UnknownProvider,
     )
@@ -223,10 +233,14 @@ def run_request(request: Any, config_file: Path | None, json_out: bool) -> int:
         with progress:
             report = asyncio.run(execute(request, config, state_dir=state_dir, progress=progress.advance,
                                          on_selected=progress.set_total))
-    except (UnknownAction, UnknownProvider, ActionNotImplemented) as exc:
+    except (UnknownAction, UnknownProvider, ActionNotImplemented, ActionRefused) as exc:
         return _fail(EXIT_USAGE, str(exc))
+    except PrepareFailed as exc:
+        return _fail(EXIT_PREPARE, f"{exc}; no host was contacted")
     except InventoryError as exc:
         return _fail(EXIT_CONFIG, f"inventory error: {exc}")
+    except ConfigInvalid as exc:
+        return _fail(EXIT_CONFIG, f"config invalid: {exc}; no host was contacted")
     if json_out:
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -294,7 +308,8 @@ class _Progress:
             self._bar.__exit__(None, None, None)
 
 
-_COLOURS = {"ok": "green", "planned": "cyan", "skipped_rollout": "dim", "blocked_compat": "yellow"}
+_COLOURS = {"ok": "green", "changed": "yellow", "skipped": "cyan", "planned": "cyan", "skipped_rollout": "dim",
+            "blocked_compat": "magenta"}
 
 
 def _print_table(report: Any) -> None:
@@ -326,6 +341,21 @@ def _print_table(report: Any) -> None:
             table.add_row(r["host"], r["ip"], f"[{colour}]{r['status']}[/{colour}]", fact_text,
                           f"{r['duration_s']:.1f}", r["detail"])
         console.print(table)
+    for key, value in sorted(report.prepared.items()):
+        console.print(f"{key}: {value.get('summary', value) if isinstance(value, dict) else value}", markup=False)
+    _print_changes(console, data["hosts"], report.dry_run)
     summary = data["summary"]
     parts = [f"{k}={v}" for k, v in summary.items() if k not in {"duration_s"} and v]
     console.print(f"summary: {', '.join(parts) or 'no hosts selected'} in {summary['duration_s']:.1f}s")
+
+
+def _print_changes(console: Any, hosts: list[dict[str, Any]], dry_run: bool) -> None:
+    """Per host, the changes applied (or planned): one line each, unified diffs indented."""
+    for r in hosts:
+        if not r["changes"]:
+            continue
+        console.print(f"{r['host']}: {'would change' if dry_run else 'changed'}", markup=False)
+        for change in r["changes"]:
+            console.print(f"  - {change['summary']}", markup=False)
+            for line in (change.get("diff") or "").splitlines():
+                console.print(f"      {line}", markup=False)

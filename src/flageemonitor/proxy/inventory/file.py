@@ -8,6 +8,7 @@
         password: secret             # or key_file: /path/to/key
         provider: arius              # optional
         tags: {tipo: PDV}            # optional
+        agent_port: 10050            # the agent's port; default: config PARAM_ZABBIX_PORT
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from flageemonitor.core.hosts import Host, HostFilter
 
 # libyaml's safe loader when available: ~10x faster on large fleets, same semantics
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_KNOWN = {"name", "ip", "port", "user", "password", "key_file", "provider", "tags"}
+_KNOWN = {"name", "ip", "port", "user", "password", "key_file", "provider", "tags", "agent_port"}
 
 
 class FileInventory:
@@ -72,8 +73,10 @@ class FileInventory:
             if not ip.replace("-", "").replace(".", "").isalnum():
                 raise InventoryError(f"{where} ({name}): 'ip' {ip!r} is not an address or host name") from None
         port = item.get("port", 22)
-        if not isinstance(port, int) or not 0 < port < 65536:
-            raise InventoryError(f"{where} ({name}): 'port' must be 1..65535")
+        agent_port = item.get("agent_port", self.config.PARAM_ZABBIX_PORT)
+        for key, value in (("port", port), ("agent_port", agent_port)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
+                raise InventoryError(f"{where} ({name}): {key!r} must be 1..65535")
         tags = item.get("tags") or {}
         if not isinstance(tags, dict):
             raise InventoryError(f"{where} ({name}): 'tags' must be a mapping")
@@ -86,6 +89,7 @@ class FileInventory:
             key_file=item.get("key_file") or self.config.PARAM_SSH_KEY_FILE,
             provider=item.get("provider"),
             tags={str(k): str(v) for k, v in tags.items()},
+            agent_port=agent_port,
         )
         if host.rede is None:
             host = replace(host, rede=self.config.PARAM_REDE)
