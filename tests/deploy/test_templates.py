@@ -96,7 +96,7 @@ def test_truncated_download_runs_nothing(tmp_path: Path) -> None:
     ("args", "message"),
     [
         ([], "the client token is required"),
-        (["T", "--watchtower-interval", "10"], "at least 30"),
+        (["T", "--watchtower-interval", "10"], "from 30 to 604800"),
         (["T", "--registry-password", "secret"], "is not accepted"),
         (["T", "--registry-user", "bot"], "needs --registry-password-stdin"),
         (["T", "--runtime-name", "bad name;rm"], "--runtime-name"),

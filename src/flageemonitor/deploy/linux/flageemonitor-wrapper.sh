@@ -11,8 +11,8 @@
 # inside the container; this file only drives docker.
 set -euo pipefail
 
-DEFAULT_ENV_FILE=/etc/flageemonitor/flageemonitor.env
-ENV_FILE=${FLAGEEMONITOR_ENV_FILE:-$DEFAULT_ENV_FILE}
+# the installer writes FLAGEEMONITOR_DEFAULT_ENV_FILE as the second line of the installed copy
+ENV_FILE=${FLAGEEMONITOR_ENV_FILE:-${FLAGEEMONITOR_DEFAULT_ENV_FILE:-/etc/flageemonitor/flageemonitor.env}}
 PROG=${0##*/}
 declare -A CFG=()
 DOCKER_CONFIG_ARGS=()
