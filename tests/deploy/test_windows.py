@@ -103,3 +103,18 @@ def test_windows_wrappers_call_the_cli_inside_the_container() -> None:
     swap = common[common.index("function Update-Runtime"):]
     # the new container is started and checked before the old one is removed
     assert swap.index("Wait-Healthy $next") < swap.index("rm -f $Runtime") < swap.index("rename $next $Runtime")
+
+
+def test_every_installer_parameter_is_validated_by_powershell_binding() -> None:
+    """Binding refuses a missing, empty, malformed or out-of-range value before the script runs
+    (checked as text: PowerShell is not available on this machine)."""
+    text = deploy.read("windows/install.ps1.in")
+    params = text[text.index("param(") + len("param("): text.index("\n)\n")]
+    declared = re.findall(r"^\s*(.*)\$(\w+)", params, re.M)
+    assert {name for _, name in declared} >= {"ClientToken", "TokenFile", "ApiBase", "Prefix", "WatchtowerInterval"}
+    for attributes, name in declared:
+        if "[switch]" in attributes:
+            continue
+        assert re.search(r"\[Validate(Pattern|Range|NotNullOrEmpty)\(", attributes), name
+    assert "[ValidateRange(30, 604800)][int]$WatchtowerInterval" in params
+    assert "$env:FLAGEEMONITOR_TOKEN" in text and "-TokenFile" in text
