@@ -249,6 +249,16 @@ def test_wrong_token_stops_the_installer_before_any_change(scene: Scene, tmp_pat
     assert not fresh.exists()
     assert scene.oci.container_names() == containers
 
+    # the token from the environment or a file (forms that keep it out of `ps`) reaches the server
+    token_file = tmp_path / "token"
+    token_file.write_text(scene.server.token + "\n")
+    for source, env_token in ((f"--token-file {q(str(token_file))}", ""), ("", scene.server.token)):
+        proc = scene.sh(f"bash {q(str(installer))} {source} --image {q(scene.image)} --runtime-name other "
+                        f"--prefix {q(str(fresh))} --dry-run", FLAGEEMONITOR_TOKEN=env_token)
+        assert proc.returncode == 0 and "token accepted" in proc.stderr, proc.stderr
+        assert scene.server.token not in proc.stderr
+    assert not fresh.exists()
+
 
 def test_rerun_converges_and_uninstall_purge_leaves_nothing(scene: Scene, host_paths_before: dict[str, bool]) -> None:
     files = {p: p.read_bytes() for p in [scene.env_file, *(scene.bin / w for w in WRAPPERS)]}
