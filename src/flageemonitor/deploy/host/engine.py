@@ -76,13 +76,16 @@ class Engine:
         except docker.errors.NotFound:
             return None
 
-    def pull(self, ref: str) -> str:
-        """Pulls `ref` and returns its image ID; the local copy when the registry cannot be reached."""
+    def pull(self, ref: str, *, local_fallback: bool = True) -> str:
+        """Pulls `ref` and returns its image ID; the local copy when the registry cannot be reached
+        (unless `local_fallback` is off: a hold must see what the registry serves, nothing else)."""
         repo, tag = parse_repository_tag(ref)
         self.say(f"pulling {ref}")
         try:
             return str(self.client.images.pull(repo, tag=tag or "latest").id)
         except docker.errors.APIError as exc:
+            if not local_fallback:
+                raise EngineError(f"cannot pull {ref}: {exc.explanation or exc}") from None
             try:
                 local = self.client.images.get(ref)
             except docker.errors.ImageNotFound:
@@ -180,7 +183,7 @@ class Engine:
 
     def update_runtime(self, held: str = "") -> Outcome:
         s = self.s
-        new_id = self.pull(s.image)
+        new_id = self.pull(s.image, local_fallback=not held)
         if held and new_id == held:
             self.say(f"the registry still serves {short(new_id)}, the image that was rolled back")
             return Outcome.HELD
