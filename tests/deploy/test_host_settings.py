@@ -93,3 +93,4 @@ def test_watchtower_and_hold_specs() -> None:
     assert hold.image == "sha256:good" and hold.command[-2:] == ["--held-image", "sha256:bad"]
     assert (hold.user, hold.network, hold.restart) == ("0:0", "none", "on-failure")
     assert "/etc/flageemonitor/x.env:/run/flageemonitor/host.env:ro" in hold.binds
+    assert "FLAGEEMONITOR_HEALTH_TIMEOUT" not in hold.environment  # the env file's, not a one-off override

@@ -96,8 +96,8 @@ def hold_spec(s: HostSettings, *, image_id: str, held: str, host_env_file: str,
     It runs the good image by ID, as root for the engine socket, without a network of its own;
     it exits 0 once a newer image is running and healthy and Watchtower runs again.
     """
+    # the health timeout comes from the env file (default 120 s), not from a one-off override
     env = {"FLAGEEMONITOR_HOST_ENV_FILE": host_env_file, "FLAGEEMONITOR_RUNTIME_NAME": s.runtime,
-           "FLAGEEMONITOR_HEALTH_TIMEOUT": str(s.health_timeout),
            "FLAGEEMONITOR_HOLD_INTERVAL": str(s.hold_interval)}
     binds = [f"{s.socket}:{ENGINE_SOCKET}", f"{host_env_file}:{ENGINE_ENV_FILE}:ro",
              f"{s.host_state_dir}:{ENGINE_STATE_DIR}"]
