@@ -2,14 +2,14 @@
 
 Each group of commands lives in its own module and registers itself here:
 `run_cmds` (run, plan, actions, version), `daemon_cmds` (daemon, update-config, status,
-health), `zabbix_cmds` (zabbix reporting setup).
+health), `zabbix_cmds` (zabbix reporting setup), `host_cmds` (the host update engine).
 """
 
 from __future__ import annotations
 
 import typer
 
-from flageemonitor.proxy.cli import daemon_cmds, run_cmds, zabbix_cmds
+from flageemonitor.proxy.cli import daemon_cmds, host_cmds, run_cmds, zabbix_cmds
 
 app = typer.Typer(
     name="flageemonitor",
@@ -22,6 +22,7 @@ app = typer.Typer(
 run_cmds.register(app)
 daemon_cmds.register(app)
 zabbix_cmds.register(app)
+host_cmds.register(app)
 
 
 def main() -> None:
