@@ -35,6 +35,7 @@ import httpx
 
 from flageemonitor import __version__
 from flageemonitor.core import env
+from flageemonitor.core.atomic import atomic_write, remove_stale_temps
 from flageemonitor.core.config_model import BotConfig, parse_config_text
 from flageemonitor.core.errors import ConfigInvalid
 from flageemonitor.proxy import settings
@@ -201,8 +202,8 @@ class ConfigStore:
             return Outcome(Code.OK, False, f"config unchanged (version {config.CONFIG_VERSION})", config)
         try:
             if current_valid and current_bytes is not None:
-                _atomic_write(self.last_good_path, current_bytes)
-            _atomic_write(self.path, data, pause_env=PAUSE_HOOK_ENV)
+                atomic_write(self.last_good_path, current_bytes)
+            atomic_write(self.path, data, before_rename=_pause_hook)
         except OSError as exc:
             return Outcome(Code.LOCAL, False, f"cannot write {self.path}: {_oserror(exc)}; {kept}")
         self._write_etag(new_etag, data)
@@ -212,7 +213,7 @@ class ConfigStore:
         try:
             if etag and etag.isascii() and "\n" not in etag:
                 line = f"{etag} {hashlib.sha256(data).hexdigest()}\n"
-                _atomic_write(self.etag_path, line.encode("ascii"), durable=False)
+                atomic_write(self.etag_path, line.encode("ascii"), durable=False)
             else:
                 self.etag_path.unlink(missing_ok=True)
         except OSError as exc:  # an ETag is an optimisation: losing it only costs a full download
@@ -220,9 +221,7 @@ class ConfigStore:
 
     def _remove_stale_temps(self) -> None:
         """Temp files left by an update killed mid-way (we hold the lock, so none is live)."""
-        for stale in self.dir.glob(".*.tmp-*"):
-            with contextlib.suppress(OSError):
-                stale.unlink()
+        remove_stale_temps(self.dir)
 
     @contextlib.contextmanager
     def _lock(self, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
@@ -253,35 +252,13 @@ def _valid(data: bytes) -> bool:
     return True
 
 
-def _atomic_write(path: Path, data: bytes, *, durable: bool = True, pause_env: str | None = None) -> None:
-    """Temp file in the same directory, fsync, rename over `path`, fsync the directory."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        if pause_env and os.environ.get(pause_env):
-            sys.stderr.write(f"paused before rename: {tmp}\n")
-            sys.stderr.flush()
-            time.sleep(float(os.environ[pause_env]))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    if durable:
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+def _pause_hook(tmp: Path) -> None:
+    """Test hook: with FLAGEEMONITOR_FAULT_PAUSE_BEFORE_RENAME set, sleep that long before the rename."""
+    pause = os.environ.get(PAUSE_HOOK_ENV)
+    if pause:
+        sys.stderr.write(f"paused before rename: {tmp}\n")
+        sys.stderr.flush()
+        time.sleep(float(pause))
 
 
 def _oserror(exc: OSError) -> str:
