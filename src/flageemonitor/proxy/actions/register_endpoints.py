@@ -36,6 +36,7 @@ from flageemonitor.core.config_model import BotConfig
 from flageemonitor.core.env import truthy
 from flageemonitor.core.errors import ActionFailed, InventoryError
 from flageemonitor.core.hosts import ENDPOINT_TYPES, Host, parse_host_name, technical_name
+from flageemonitor.core.redact import Redactor
 from flageemonitor.proxy.actions import register
 from flageemonitor.proxy.actions.base import ActionContext, ActionOutcome, LocalAction
 from flageemonitor.proxy.inventory.zabbix import endpoint_type_of, find_group_id, host_group_name
@@ -193,8 +194,7 @@ def read_store_database(config: BotConfig, loja: int | None = None, *, timeout: 
         except pymysql.MySQLError as exc:
             code = exc.args[0] if exc.args else "?"
             message = str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__
-            if config.DB_PASS:
-                message = message.replace(config.DB_PASS, "***")
+            message = Redactor([config.DB_PASS]).redact(message)
             raise InventoryError(
                 f"store database {address}:{config.DB_PORT}/{config.DB_NAME}: {message} (error {code})"
             ) from None
