@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from flageemonitor import deploy
-from flageemonitor.server import bootstrap, crud
+from flageemonitor.server import bootstrap
+from flageemonitor.server.services import networks
 from tests.server.conftest import Api, make_api
 
 HOSTILE = "evil\"$(touch {marker})`touch {marker}`'; touch {marker}\nDEFAULT_REDE=pwned $(id) \\ end"
@@ -90,7 +91,7 @@ def test_hostile_image_set_by_the_operator_is_served_inert(api: Api, tmp_path: P
     marker = tmp_path / "executed"
     hostile = HOSTILE.format(marker=marker)
     with api.plane.session() as s:
-        crud.add_network(s, api.plane.client, "HOSTILE", "test", image=hostile)
+        networks.add(s, api.plane.client, "HOSTILE", "test", image=hostile)
     token = api.plane.issue_token(network="HOSTILE")
     r = api.client.get("/api/bootstrap/install.sh", headers=api.headers(token))
     assert r.status_code == 200

@@ -20,12 +20,12 @@ from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from flageemonitor.server import crud
 from flageemonitor.server.api.errors import TOKEN_HINT, ApiError
 from flageemonitor.server.cache import LookupCache, NetworkInfo, TokenInfo
 from flageemonitor.server.core import security
 from flageemonitor.server.core.config import Settings
 from flageemonitor.server.metrics import AUTH_FAILURES
+from flageemonitor.server.services import auth_limits, networks, tokens
 
 log = logging.getLogger("flageemonitor.server.auth")
 T = TypeVar("T")
@@ -88,7 +88,7 @@ def _reject(status: int, reason: str, message: str, headers: dict[str, str] | No
 
 
 def _unknown_token(session: Session, settings: Settings, address: str, now: float) -> ApiError:
-    crud.record_auth_failure(session, address, now, settings.auth_failure_window)
+    auth_limits.record_failure(session, address, now, settings.auth_failure_window)
     return _reject(401, "token_rejected", f"token rejected: {TOKEN_HINT}", {"WWW-Authenticate": "Bearer"})
 
 
@@ -103,10 +103,10 @@ def authorize(
     now = time.time()
     window = settings.auth_failure_window
     with engine.connect() as conn:
-        failures, generation = crud.request_state(conn, creds.address, now, window)
+        failures, generation = auth_limits.request_state(conn, creds.address, now, window)
     cache.sync(generation)
     if failures >= settings.auth_failure_limit:
-        retry = crud.retry_after(now, window)
+        retry = auth_limits.retry_after(now, window)
         raise _reject(
             429,
             "rate_limited",
@@ -125,7 +125,7 @@ def authorize(
     digest = security.hash_token(creds.token)
     info = cache.get("token", digest)
     if not isinstance(info, TokenInfo):
-        row = crud.find_token_by_hash(session, digest)
+        row = tokens.by_hash(session, digest)
         if row is None:
             raise _unknown_token(session, settings, creds.address, now)
         info = TokenInfo.of(row)
@@ -142,7 +142,7 @@ def authorize(
         raise _reject(403, "scope_denied", f"token lacks the scope {scope!r} needed here; {TOKEN_HINT}")
     network = _network_for(session, cache, generation, info, creds.rede)
     if cache.due_for_touch(info.id):
-        crud.touch_token(session, info.id, moment)
+        tokens.touch(session, info.id, moment)
     return Authorized(token_id=info.id, client_id=info.client_id, network=network, generation=generation)
 
 
@@ -156,7 +156,7 @@ def _network_for(
         if isinstance(cached, tuple):
             candidates = list(cached)
         else:
-            candidates = [NetworkInfo.of(n) for n in crud.client_networks(session, info.client_id)]
+            candidates = [NetworkInfo.of(n) for n in networks.of_client(session, info.client_id)]
             cache.put(generation, "client_networks", info.client_id, tuple(candidates))
     if rede is not None:
         for net in candidates if len(rede) <= REDE_MAX else ():

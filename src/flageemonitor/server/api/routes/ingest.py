@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
-from flageemonitor.server import crud
 from flageemonitor.server.api.deps import Authorized, openapi_auth, run_authorized
 from flageemonitor.server.api.errors import AUTH_RESPONSES, ApiError
 from flageemonitor.server.cache import ConfigView, LookupCache
+from flageemonitor.server.services import configs
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])
 
@@ -27,7 +27,7 @@ def _current(cache: LookupCache, session: Session, auth: Authorized) -> ConfigVi
     cached = cache.get("config", auth.network.id)
     if isinstance(cached, ConfigView):
         return cached
-    row = crud.latest_config(session, auth.network.id)
+    row = configs.latest(session, auth.network.id)
     code = auth.network.code
     if row is None:
         raise ApiError(

@@ -1,0 +1,112 @@
+"""`flageemonitor-server config set|show|history|diff|rollback`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flageemonitor.server.cli.common import DbUrl, JsonOut, actor, fail, print_json, session
+
+config_app = typer.Typer(help="Versioned config_bot.json per network.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(config_app, name="config")
+
+
+def _read_config_file(path: Path) -> Any:
+    from flageemonitor.core.errors import ConfigInvalid
+
+    try:
+        raw = path.read_bytes() if str(path) != "-" else sys.stdin.buffer.read()
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise fail(str(ConfigInvalid(f"{path}: not valid JSON: {exc}"))) from None
+
+
+@config_app.command("set")
+def config_set(
+    file: Annotated[Path, typer.Argument(help="config_bot.json ('-' for stdin)")],
+    network: Annotated[str, typer.Option("--network", help="network code")],
+    comment: Annotated[str | None, typer.Option(help="why this change")] = None,
+    database_url_opt: DbUrl = None,
+) -> None:
+    """Validate and store a new config version (refused with the failing field if invalid)."""
+    from flageemonitor.server.services import configs
+
+    data = _read_config_file(file)
+    with session(database_url_opt) as s:
+        row = configs.store(s, network, data, actor(), comment)
+        typer.echo(f"network {network!r}: config version {row.version} stored")
+
+
+@config_app.command("show")
+def config_show(
+    network: Annotated[str, typer.Option("--network")],
+    version: Annotated[int | None, typer.Option("--version", help="default: the latest")] = None,
+    database_url_opt: DbUrl = None,
+) -> None:
+    """Print the config exactly as served."""
+    from flageemonitor.server.services import configs
+
+    with session(database_url_opt) as s:
+        body = configs.get(s, network, version).body
+    typer.echo(body, nl=False)
+
+
+@config_app.command("history")
+def config_history(
+    network: Annotated[str, typer.Option("--network")],
+    database_url_opt: DbUrl = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Every version of the network's config, oldest first."""
+    from flageemonitor.server.services import configs
+
+    with session(database_url_opt) as s:
+        rows = [
+            {"version": r.version, "created_at": r.created_at.isoformat(), "created_by": r.created_by,
+             "comment": r.comment, "etag": r.etag}
+            for r in configs.history(s, network)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"v{row['version']:<4} {row['created_at']}  {row['created_by']}  {row['comment'] or ''}".rstrip())
+
+
+@config_app.command("diff")
+def config_diff(
+    network: Annotated[str, typer.Option("--network")],
+    from_version: Annotated[int | None, typer.Option("--from", help="default: the version before --to")] = None,
+    to_version: Annotated[int | None, typer.Option("--to", help="default: the latest")] = None,
+    database_url_opt: DbUrl = None,
+) -> None:
+    """Unified diff between two versions (keys sorted)."""
+    from flageemonitor.server.services import configs
+
+    with session(database_url_opt) as s:
+        text = configs.diff(s, network, from_version, to_version)
+    typer.echo(text or "(no differences)", nl=not text)
+
+
+@config_app.command("rollback")
+def config_rollback(
+    network: Annotated[str, typer.Option("--network")],
+    to: Annotated[int, typer.Option("--to", help="version whose content becomes current")],
+    database_url_opt: DbUrl = None,
+) -> None:
+    """Make an earlier version current again (as a new version; history is kept)."""
+    from flageemonitor.server.services import configs
+
+    with session(database_url_opt) as s:
+        row = configs.rollback(s, network, to, actor())
+        typer.echo(f"network {network!r}: version {row.version} now serves the content of version {to}")
