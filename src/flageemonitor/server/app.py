@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from flageemonitor import __version__
 from flageemonitor.server.api.deps import SECURITY_SCHEMES
@@ -45,6 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.cache = LookupCache()
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_middleware(MetricsMiddleware)
+    if settings.trusted_proxies:
+        # X-Forwarded-For/-Proto are believed only from these addresses (the rightmost address not
+        # in the list is the client); everyone else's forwarded headers are ignored
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     for module in (health, ingest, bootstrap, metrics):
         app.include_router(module.router)
     _describe_security(app)
