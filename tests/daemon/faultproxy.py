@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 MODES = ("pass", "500", "cut", "schema", "not_json", "wrong_network", "swap_token", "hang", "nested", "huge_int",
-         "trickle")
+         "trickle", "rede_case")
 # bodies that crash a naive JSON parser: recursion depth, the interpreter's integer-digit limit
 NESTED_BODY = b"[" * 200_000
 HUGE_INT_BODY = b'{"PARAM_REDE": "TESTNET", "max_threads": ' + b"9" * 5000 + b"}"
@@ -132,6 +132,10 @@ class FaultProxy:
             doc = json.loads(body)
             doc["TIMEZONE"] = "Mars/Olympus_Mons"
             doc["max_threads"] = -5
+            self._send(h, 200, json.dumps(doc).encode(), {"Content-Type": "application/json"})
+        elif mode == "rede_case" and status == 200:
+            doc = json.loads(body)
+            doc["PARAM_REDE"] = doc["PARAM_REDE"].lower()
             self._send(h, 200, json.dumps(doc).encode(), {"Content-Type": "application/json"})
         elif mode == "nested" and status == 200:
             self._send(h, 200, NESTED_BODY, {"Content-Type": "application/json"})

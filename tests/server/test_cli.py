@@ -157,7 +157,7 @@ def test_db_upgrade_reaches_the_shipped_head(cli: Cli) -> None:
     _, out, _ = cli("db", "upgrade")
     assert "latest schema" in out
     _, out, _ = cli("db", "current")
-    assert out.strip() == "current: 0002  head: 0002"
+    assert out.strip() == "current: 0003  head: 0003"
 
 
 def test_serve_refuses_to_start_on_an_unreachable_database_with_one_clear_line(tmp_path: Path) -> None:
@@ -166,3 +166,10 @@ def test_serve_refuses_to_start_on_an_unreachable_database_with_one_clear_line(t
     assert result.exit_code == 1
     assert result.stderr.startswith("error: cannot migrate sqlite:///")
     assert "unable to open database file" in result.stderr
+
+
+def test_network_codes_are_unique_whatever_their_case(cli: Cli) -> None:
+    code, _, err = cli("network", "add", "--client", "acme", "acme01", ok=False)
+    assert code == 1 and "clashes with the existing network 'ACME01'" in err
+    _, out, _ = cli("network", "list", "--json")
+    assert [n["code"] for n in json.loads(out)] == ["ACME01"]

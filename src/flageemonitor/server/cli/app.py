@@ -6,7 +6,8 @@ import typer
 
 from flageemonitor.server.cli import audit_cmds, client_cmds, common, config_cmds, serve_cmds, token_cmds
 
-app = typer.Typer(help="FlageeMonitor control plane server.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="FlageeMonitor control plane server.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
 
 
 @app.callback()

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from flageemonitor.core.errors import FlageeError
 from flageemonitor.server.cli.common import DbUrl, actor, database_url, fail, session
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -42,6 +43,8 @@ def migrate(url: str) -> None:
         migrations.upgrade(engine)
     except OperationalError as exc:
         raise fail(f"cannot migrate {engine.url.render_as_string(hide_password=True)}: {exc.orig}") from None
+    except FlageeError as exc:
+        raise fail(f"cannot migrate {engine.url.render_as_string(hide_password=True)}: {exc}") from None
     finally:
         engine.dispose()
 

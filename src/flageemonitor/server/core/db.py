@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 def make_engine(url: str) -> Engine:
     # room for every request thread (the threadpool has 40): a request never waits for a connection
-    kwargs: dict[str, Any] = {"pool_size": 10, "max_overflow": 40, "pool_timeout": 10}
+    # hide_parameters: an error never carries bound values (a config body, its passwords) into a
+    # message, a log line or a traceback
+    kwargs: dict[str, Any] = {"pool_size": 10, "max_overflow": 40, "pool_timeout": 10, "hide_parameters": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
     elif url.startswith("postgresql"):

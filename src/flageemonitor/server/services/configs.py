@@ -7,13 +7,13 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from flageemonitor.core.config_model import validate_config
 from flageemonitor.core.errors import ConfigInvalid
 from flageemonitor.server.errors import NotFound
-from flageemonitor.server.models import ConfigVersion, utcnow
+from flageemonitor.server.models import ConfigVersion, Network, utcnow
 from flageemonitor.server.services import audit, generation, networks
 
 
@@ -29,12 +29,22 @@ def etag_for(body: str) -> str:
     return '"' + hashlib.sha256(body.encode("utf-8")).hexdigest()[:40] + '"'
 
 
+def _allocate_version(s: Session, network_id: int) -> int:
+    """The next version of the network's config, taken with one UPDATE of the network row.
+
+    The UPDATE is the transaction's first write: PostgreSQL locks the row and SQLite takes its
+    write lock (waiting `busy_timeout`), so concurrent writers get distinct, contiguous versions;
+    a writer whose transaction fails gives its number back by rolling back.
+    """
+    s.execute(update(Network).where(Network.id == network_id).values(config_seq=Network.config_seq + 1))
+    return int(s.scalar(select(Network.config_seq).where(Network.id == network_id)) or 0)
+
+
 def store(s: Session, code: str, data: Any, actor: str, comment: str | None = None) -> ConfigVersion:
     net = networks.get(s, code)
     if not isinstance(data, dict):
         raise ConfigInvalid(f"config must be a JSON object, got {type(data).__name__}")
-    current = s.scalar(select(func.max(ConfigVersion.version)).where(ConfigVersion.network_id == net.id)) or 0
-    version = current + 1
+    version = _allocate_version(s, net.id)
     body = render_body(code, version, data)
     row = ConfigVersion(
         network_id=net.id,

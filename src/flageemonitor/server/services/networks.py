@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flageemonitor.server.errors import Conflict, Invalid, NotFound
@@ -36,8 +36,11 @@ def add(
     client = clients.get(s, client_name)
     if not NETWORK_CODE_RE.match(code):
         raise Invalid(f"network code {code!r}: use 1..64 letters, digits, '_', '.', '-' (starting alphanumeric)")
-    if s.scalar(select(Network).where(Network.code == code)) is not None:
-        raise Conflict(f"network {code!r} already exists")
+    taken = s.scalar(select(Network.code).where(func.lower(Network.code) == code.lower()))
+    if taken is not None:
+        # codes name host groups and host-name prefixes: NET1 and net1 would be the same network
+        raise Conflict(f"network {code!r} already exists" if taken == code else
+                       f"network {code!r} clashes with the existing network {taken!r} (codes ignore case)")
     if timezone is not None:
         try:
             ZoneInfo(timezone)
