@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from flageemonitor import __version__
+from flageemonitor.server import guard
 from flageemonitor.server.api.deps import SECURITY_SCHEMES
 from flageemonitor.server.api.errors import ApiError, api_error_handler
 from flageemonitor.server.api.routes import bootstrap, health, ingest, metrics
@@ -34,6 +35,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     install_redaction()
+    guard.configure(guard.Limits(
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        header_timeout=settings.header_timeout,
+        max_connections_per_address=settings.max_connections_per_address,
+        exempt=settings.trusted_proxies,
+    ))
     app = FastAPI(
         lifespan=_lifespan,
         title="FlageeMonitor control plane",

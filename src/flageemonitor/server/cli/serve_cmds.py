@@ -55,6 +55,7 @@ def run_server(url: str, host: str, port: int, workers: int, log_level: str) -> 
 
     import uvicorn
 
+    from flageemonitor.server import guard
     from flageemonitor.server.core.logging import install_redaction
 
     os.environ["FLAGEEMONITOR_DATABASE_URL"] = url
@@ -72,8 +73,9 @@ def run_server(url: str, host: str, port: int, workers: int, log_level: str) -> 
             port=port,
             workers=workers,
             log_level=log_level,
-            proxy_headers=False,
+            proxy_headers=False,  # the app believes forwarded headers from FLAGEEMONITOR_TRUSTED_PROXIES only
             server_header=False,
+            http=guard.PROTOCOL,  # header size/count limits, header deadline, connections per address
         )
     finally:
         if metrics_dir:
