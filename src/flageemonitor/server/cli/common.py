@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from flageemonitor.server.core.config import Settings
+    from flageemonitor.server.core.secretbox import SecretBox
 
 DbUrl = Annotated[
     str | None,
@@ -38,6 +39,13 @@ def settings(option: str | None = None) -> Settings:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         raise fail(f"settings: {problems}") from None
+
+
+def secret_box(option: str | None = None) -> SecretBox:
+    """The box sealing config secrets with the key file from the settings."""
+    from flageemonitor.server.core.secretbox import SecretBox
+
+    return SecretBox(settings(option).key_file)
 
 
 def database_url(option: str | None) -> str:

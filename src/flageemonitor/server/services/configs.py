@@ -1,4 +1,8 @@
-"""Versioned `config_bot.json` per network: validated before storing, never rewritten."""
+"""Versioned `config_bot.json` per network: validated before storing, never rewritten.
+
+A version is stored as the exact JSON served, with its secret values sealed by the SecretBox
+(`server.core.secretbox`); `served_body` opens them. The ETag is the hash of the served body.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from flageemonitor.core.config_model import validate_config
 from flageemonitor.core.errors import ConfigInvalid
+from flageemonitor.core.redact import SECRET_CONFIG_KEYS
+from flageemonitor.server.core.secretbox import SecretBox, redacted
 from flageemonitor.server.errors import NotFound
 from flageemonitor.server.models import ConfigVersion, Network, utcnow
 from flageemonitor.server.services import audit, generation, networks
@@ -40,7 +46,9 @@ def _allocate_version(s: Session, network_id: int) -> int:
     return int(s.scalar(select(Network.config_seq).where(Network.id == network_id)) or 0)
 
 
-def store(s: Session, code: str, data: Any, actor: str, comment: str | None = None) -> ConfigVersion:
+def store(
+    s: Session, code: str, data: Any, actor: str, comment: str | None = None, *, box: SecretBox
+) -> ConfigVersion:
     net = networks.get(s, code)
     if not isinstance(data, dict):
         raise ConfigInvalid(f"config must be a JSON object, got {type(data).__name__}")
@@ -49,7 +57,7 @@ def store(s: Session, code: str, data: Any, actor: str, comment: str | None = No
     row = ConfigVersion(
         network_id=net.id,
         version=version,
-        body=body,
+        body=box.seal_body(body),
         etag=etag_for(body),
         created_at=utcnow(),
         created_by=actor,
@@ -95,37 +103,86 @@ def history(s: Session, code: str) -> list[ConfigVersion]:
     return list(s.scalars(q))
 
 
-def diff(s: Session, code: str, old: int | None = None, new: int | None = None) -> str:
-    """Unified diff between two versions (default: the previous one and the latest)."""
+def served_body(row: ConfigVersion, box: SecretBox) -> str:
+    """The config exactly as the proxy receives it (secrets opened)."""
+    return box.open_body(row.body)
+
+
+def shown_body(row: ConfigVersion, box: SecretBox, *, secrets: bool = False) -> str:
+    """What an operator sees: the served body, secret values as `***` unless `secrets`."""
+    body = served_body(row, box)
+    return body if secrets else json.dumps(redacted(json.loads(body)), ensure_ascii=False, indent=2) + "\n"
+
+
+def diff(s: Session, code: str, old: int | None = None, new: int | None = None, *, box: SecretBox,
+         secrets: bool = False) -> str:
+    """Unified diff between two versions (default: the previous one and the latest).
+
+    Secret values show as `***`, and as `*** (changed)` where they differ, unless `secrets`.
+    """
     newer = get(s, code, new)
     old_version = old if old is not None else newer.version - 1
+    new_doc = json.loads(served_body(newer, box))
     if old_version < 1:
-        older_body, old_label = "", "(none)"
+        old_doc: dict[str, Any] | None = None
+        old_label = "(none)"
     else:
         older = get(s, code, old_version)
-        older_body, old_label = older.body, f"{code} v{older.version}"
+        old_doc, old_label = json.loads(served_body(older, box)), f"{code} v{older.version}"
+    if not secrets:
+        changed = {k for k in SECRET_CONFIG_KEYS if old_doc is not None and old_doc.get(k) != new_doc.get(k)}
+        new_doc = redacted(new_doc)
+        for key in changed & set(new_doc):
+            if new_doc[key] == "***":
+                new_doc[key] = "*** (changed)"
+        old_doc = redacted(old_doc) if old_doc is not None else None
     lines = difflib.unified_diff(
-        _comparable(older_body).splitlines(keepends=True),
-        _comparable(newer.body).splitlines(keepends=True),
+        _comparable(old_doc).splitlines(keepends=True),
+        _comparable(new_doc).splitlines(keepends=True),
         fromfile=old_label,
         tofile=f"{code} v{newer.version}",
     )
     return "".join(lines)
 
 
-def _comparable(body: str) -> str:
+def _comparable(doc: dict[str, Any] | None) -> str:
     """Sorted keys, CONFIG_VERSION left out: the diff shows what changed, not the counter."""
-    if not body:
+    if doc is None:
         return ""
-    data = json.loads(body)
+    data = dict(doc)
     data.pop("CONFIG_VERSION", None)
     return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
-def rollback(s: Session, code: str, to: int, actor: str) -> ConfigVersion:
+def seal_all(s: Session, box: SecretBox) -> int:
+    """Seal secrets stored in clear (versions written before encryption at rest); returns how many."""
+    changed = 0
+    for row in s.scalars(select(ConfigVersion).order_by(ConfigVersion.id)):
+        body = box.seal_body(row.body)
+        if body != row.body:
+            row.body = body
+            changed += 1
+    s.flush()
+    return changed
+
+
+def reseal_all(s: Session, box: SecretBox) -> int:
+    """Every stored version re-encrypted with the box's current key (plaintext secrets sealed);
+    returns how many rows changed. Bodies served and ETags are unchanged."""
+    changed = 0
+    for row in s.scalars(select(ConfigVersion).order_by(ConfigVersion.id)):
+        body = box.reseal_body(row.body)
+        if body != row.body:
+            row.body = body
+            changed += 1
+    s.flush()
+    return changed
+
+
+def rollback(s: Session, code: str, to: int, actor: str, *, box: SecretBox) -> ConfigVersion:
     """A new version whose content is version `to`'s: history is never rewritten."""
     target = get(s, code, to)
-    data = json.loads(target.body)
-    row = store(s, code, data, actor, comment=f"rollback to v{to}")
+    data = json.loads(served_body(target, box))
+    row = store(s, code, data, actor, comment=f"rollback to v{to}", box=box)
     audit.record(s, actor, "config.rollback", f"network:{code}", f"to={to} new_version={row.version}")
     return row
