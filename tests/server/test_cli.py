@@ -173,3 +173,19 @@ def test_network_codes_are_unique_whatever_their_case(cli: Cli) -> None:
     assert code == 1 and "clashes with the existing network 'ACME01'" in err
     _, out, _ = cli("network", "list", "--json")
     assert [n["code"] for n in json.loads(out)] == ["ACME01"]
+
+
+def test_a_comment_cannot_forge_an_audit_or_history_line(cli: Cli) -> None:
+    forged = "ok\n2026-01-01T00:00:00+00:00  cli:boss  token.revoke  token:1\x1b[2K\u202e"
+    cli("config", "set", "--network", "ACME01", "--comment", forged, cli.config_file({"max_threads": 3}))
+    _, text_out, _ = cli("audit", "list")
+    lines = text_out.splitlines()
+    assert len(lines) == 3  # client.add, network.add, config.set: one line each
+    assert not any(line.startswith("2026-01-01T00:00:00+00:00") for line in lines)
+    assert "\x1b" not in text_out and "\u202e" not in text_out
+    assert "comment=ok\\n2026-01-01T00:00:00+00:00  cli:boss" in lines[0]
+    _, json_out, _ = cli("audit", "list", "--json")
+    entry = json.loads(json_out)[0]
+    assert entry["action"] == "config.set" and entry["detail"].endswith("\\x1b[2K\\u202e")
+    _, history, _ = cli("config", "history", "--network", "ACME01")
+    assert len(history.splitlines()) == 1 and "cli:boss" in history

@@ -61,7 +61,7 @@ def store(
         etag=etag_for(body),
         created_at=utcnow(),
         created_by=actor,
-        comment=comment,
+        comment=audit.escape(comment) if comment is not None else None,  # printed one per line
     )
     s.add(row)
     s.flush()
