@@ -189,3 +189,32 @@ def test_a_comment_cannot_forge_an_audit_or_history_line(cli: Cli) -> None:
     assert entry["action"] == "config.set" and entry["detail"].endswith("\\x1b[2K\\u202e")
     _, history, _ = cli("config", "history", "--network", "ACME01")
     assert len(history.splitlines()) == 1 and "cli:boss" in history
+
+
+def test_config_set_refuses_names_the_proxy_would_not_understand_with_a_did_you_mean(cli: Cli) -> None:
+    code, _, err = cli("config", "set", "--network", "ACME01",
+                       cli.config_file({"PARAM_CRON_ACTIONS": {"diagnose_enw": "*/5 * * * *"}}), ok=False)
+    assert code == 1 and "unknown action 'diagnose_enw'" in err and "Did you mean: diagnose_env" in err
+    code, _, err = cli("config", "set", "--network", "ACME01", cli.config_file({"PARAM_PROVIDER": "zanthos"}), ok=False)
+    assert code == 1 and "unknown provider 'zanthos'. Did you mean: zanthus?" in err
+    code, _, err = cli("config", "set", "--network", "ACME01", cli.config_file({"PARAM_REDE": "ACME02"}), ok=False)
+    assert code == 1 and "PARAM_REDE: 'ACME02' differs from the network 'ACME01'" in err
+    code, _, err = cli("network", "add", "--client", "acme", "ACME03", "--provider", "zanthos", ok=False)
+    assert code == 1 and "Did you mean: zanthus?" in err
+    code, _, err = cli("config", "show", "--network", "ACME01", ok=False)
+    assert "has no config yet" in err  # nothing refused was stored
+    # legacy, generic, canonical and provider names, and config_refresh, are all understood
+    cli("config", "set", "--network", "ACME01", cli.config_file({"PARAM_CRON_ACTIONS": {
+        "pdv_install": True, "shutdown_host": False, "diagnose_env": "0 3 * * *", "config_refresh": "0 * * * *"}}))
+
+
+def test_config_set_warns_about_likely_typos_and_fills_the_network_time_zone(cli: Cli) -> None:
+    cli("network", "add", "--client", "acme", "ACME09", "--timezone", "America/Manaus")
+    _, out, err = cli("config", "set", "--network", "ACME09",
+                         cli.config_file({"max_thread": 10, "ssh": {"timout": 5}, "NOTE": "free text"}))
+    assert "version 1 stored" in out
+    assert "warning: max_thread: unknown key, ignored by the proxy; did you mean max_threads?" in err
+    assert "warning: ssh.timout: unknown key, ignored by the proxy; did you mean ssh.timeout?" in err
+    assert "NOTE" not in err
+    _, shown, _ = cli("config", "show", "--network", "ACME09")
+    assert json.loads(shown)["TIMEZONE"] == "America/Manaus"

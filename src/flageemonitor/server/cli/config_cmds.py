@@ -45,6 +45,8 @@ def config_set(
     box = secret_box(database_url_opt)
     with session(database_url_opt) as s:
         row = configs.store(s, network, data, actor(), comment, box=box)
+        for warning in configs.warnings_for(data):
+            typer.echo(f"warning: {warning}", err=True)
         typer.echo(f"network {network!r}: config version {row.version} stored")
 
 

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from flageemonitor.core.catalog import load_catalog
+from flageemonitor.core.config_checks import check_config
 from flageemonitor.core.config_model import validate_config
 from flageemonitor.core.errors import ConfigInvalid
 from flageemonitor.core.redact import SECRET_CONFIG_KEYS
@@ -23,12 +25,35 @@ from flageemonitor.server.models import ConfigVersion, Network, utcnow
 from flageemonitor.server.services import audit, generation, networks
 
 
-def render_body(code: str, version: int, data: dict[str, Any]) -> str:
+def render_body(code: str, version: int, data: dict[str, Any], timezone: str | None = None) -> str:
+    """The served JSON: the network's code and the version set, the network's time zone when the
+    config has none; refused (ConfigInvalid naming the field) if invalid or if it names an action or
+    provider the proxy does not know."""
+    given = data.get("PARAM_REDE")
+    if given is not None and given != code:
+        raise ConfigInvalid(f"PARAM_REDE: {given!r} differs from the network {code!r}; "
+                            f"remove the key or store the config with --network {given}")
     content = dict(data)
     content["PARAM_REDE"] = code
     content["CONFIG_VERSION"] = version
-    validate_config(content)  # raises ConfigInvalid naming the field
+    if timezone and not content.get("TIMEZONE"):
+        content["TIMEZONE"] = timezone
+    config = validate_config(content)  # raises ConfigInvalid naming the field
+    problems = check_config(config, load_catalog()).errors
+    if problems:
+        raise ConfigInvalid("; ".join(problems))
     return json.dumps(content, ensure_ascii=False, indent=2) + "\n"
+
+
+def warnings_for(data: Any) -> list[str]:
+    """Keys that look like typos of known ones (stored anyway; the operator should look)."""
+    if not isinstance(data, dict):
+        return []
+    try:
+        config = validate_config({**data, "PARAM_REDE": data.get("PARAM_REDE") or "X"})
+    except ConfigInvalid:
+        return []  # `store` reports the errors
+    return check_config(config, load_catalog()).warnings
 
 
 def etag_for(body: str) -> str:
@@ -53,7 +78,7 @@ def store(
     if not isinstance(data, dict):
         raise ConfigInvalid(f"config must be a JSON object, got {type(data).__name__}")
     version = _allocate_version(s, net.id)
-    body = render_body(code, version, data)
+    body = render_body(code, version, data, net.timezone)
     row = ConfigVersion(
         network_id=net.id,
         version=version,

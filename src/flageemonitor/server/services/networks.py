@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from flageemonitor.core.catalog import load_catalog
 from flageemonitor.server.errors import Conflict, Invalid, NotFound
 from flageemonitor.server.models import Network, utcnow
 from flageemonitor.server.services import audit, clients, generation
@@ -50,6 +51,8 @@ def add(
         raise Invalid(f"runtime name {runtime_name!r}: use letters, digits, '_', '.', '-'")
     for field, value in (("image", image), ("container root", container_root), ("provider", provider)):
         _no_nul(field, value)
+    if provider is not None:
+        load_catalog().provider(provider)  # UnknownProvider, with the did-you-mean
     net = Network(
         client_id=client.id,
         code=code,
