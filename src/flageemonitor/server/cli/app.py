@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from flageemonitor import __version__
+from flageemonitor.cli_style import CONTEXT, plain_metavars, run_app
 from flageemonitor.server.cli import (
     audit_cmds,
     client_cmds,
@@ -14,13 +18,27 @@ from flageemonitor.server.cli import (
     token_cmds,
 )
 
-app = typer.Typer(help="FlageeMonitor control plane server.", no_args_is_help=True, add_completion=False,
+plain_metavars()
+app = typer.Typer(help="FlageeMonitor control plane server.", no_args_is_help=True, context_settings=CONTEXT,
                   pretty_exceptions_enable=False)
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root(database_url: common.DbUrl = None) -> None:
+def _root(
+    database_url: common.DbUrl = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="more log output (debug)")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="warnings and errors only")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
     common.GLOBAL["database_url"] = database_url
+    common.GLOBAL["log_level"] = "debug" if verbose else ("warning" if quiet else None)
 
 
 for module in (serve_cmds, client_cmds, token_cmds, config_cmds, audit_cmds, secrets_cmds):
@@ -28,4 +46,4 @@ for module in (serve_cmds, client_cmds, token_cmds, config_cmds, audit_cmds, sec
 
 
 def main() -> None:
-    app(prog_name="flageemonitor-server")
+    run_app(app, "flageemonitor-server")
