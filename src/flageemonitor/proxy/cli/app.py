@@ -2,22 +2,47 @@
 
 Each group of commands lives in its own module and registers itself here:
 `run_cmds` (run, plan, actions, version), `daemon_cmds` (daemon, update-config, status,
-health), `zabbix_cmds` (zabbix reporting setup).
+health), `zabbix_cmds` (zabbix reporting setup). Conventions shared with `flageemonitor-server`
+(help, version, metavars, JSON errors) are in `flageemonitor.cli_style`.
 """
 
 from __future__ import annotations
 
+import os
+from typing import Annotated
+
 import typer
 
+from flageemonitor import __version__
+from flageemonitor.cli_style import CONTEXT, plain_metavars, run_app
 from flageemonitor.proxy.cli import daemon_cmds, run_cmds, zabbix_cmds
 
+plain_metavars()
 app = typer.Typer(
     name="flageemonitor",
     help="FlageeMonitor proxy: run actions on store endpoints, on demand or on a schedule.",
     no_args_is_help=True,
-    add_completion=False,
+    context_settings=CONTEXT,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug log lines")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="warnings and errors only")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    if verbose or quiet:  # read by the log setup, here and in the daemon it execs
+        os.environ["FLAGEEMONITOR_LOG_LEVEL"] = "DEBUG" if verbose else "WARNING"
+
 
 run_cmds.register(app)
 daemon_cmds.register(app)
@@ -25,7 +50,7 @@ zabbix_cmds.register(app)
 
 
 def main() -> None:
-    app()
+    run_app(app, "flageemonitor")
 
 
 if __name__ == "__main__":
