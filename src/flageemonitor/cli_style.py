@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperArgument, _TyperParameter
@@ -46,6 +46,21 @@ def plain_metavars() -> None:
     """Patch Typer's help rendering once (idempotent)."""
     _TyperParameter.display_type = _display_type  # type: ignore[method-assign]
     TyperArgument._usage_display_name = _usage_display_name  # type: ignore[method-assign]
+
+
+def show_version(value: bool) -> None:
+    """`--version` callback (eager): print the product version and exit 0."""
+    if value:
+        from flageemonitor import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+VersionOpt = Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
+                                          help="print the version and exit")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="more log output (debug)")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="warnings and errors only")]
 
 
 def json_requested(argv: list[str]) -> bool:

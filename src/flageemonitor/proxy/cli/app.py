@@ -9,12 +9,10 @@ health), `zabbix_cmds` (zabbix reporting setup). Conventions shared with `flagee
 from __future__ import annotations
 
 import os
-from typing import Annotated
 
 import typer
 
-from flageemonitor import __version__
-from flageemonitor.cli_style import CONTEXT, plain_metavars, run_app
+from flageemonitor.cli_style import CONTEXT, QuietOpt, VerboseOpt, VersionOpt, plain_metavars, run_app
 from flageemonitor.proxy.cli import daemon_cmds, run_cmds, zabbix_cmds
 
 plain_metavars()
@@ -27,18 +25,11 @@ app = typer.Typer(
 )
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(__version__)
-        raise typer.Exit(0)
-
-
 @app.callback()
 def _root(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug log lines")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="warnings and errors only")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="print the version and exit")] = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    version: VersionOpt = False,
 ) -> None:
     if verbose or quiet:  # read by the log setup, here and in the daemon it execs
         os.environ["FLAGEEMONITOR_LOG_LEVEL"] = "DEBUG" if verbose else "WARNING"

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from flageemonitor import __version__
-from flageemonitor.cli_style import CONTEXT, plain_metavars, run_app
+from flageemonitor.cli_style import CONTEXT, QuietOpt, VerboseOpt, VersionOpt, plain_metavars, run_app
 from flageemonitor.server.cli import (
     audit_cmds,
     client_cmds,
@@ -23,19 +20,12 @@ app = typer.Typer(help="FlageeMonitor control plane server.", no_args_is_help=Tr
                   pretty_exceptions_enable=False)
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(__version__)
-        raise typer.Exit(0)
-
-
 @app.callback()
 def _root(
     database_url: common.DbUrl = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="more log output (debug)")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="warnings and errors only")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="print the version and exit")] = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    version: VersionOpt = False,
 ) -> None:
     common.GLOBAL["database_url"] = database_url
     common.GLOBAL["log_level"] = "debug" if verbose else ("warning" if quiet else None)
