@@ -18,6 +18,7 @@ from typing import Any
 from flageemonitor.core.config_model import BotConfig
 from flageemonitor.core.errors import ActionFailed, InventoryError
 from flageemonitor.core.hosts import HostFilter
+from flageemonitor.core.redact import Redactor
 from flageemonitor.proxy.actions.base import ActionOutcome
 
 
@@ -57,10 +58,7 @@ def nothing_configured() -> ActionOutcome:
 
 
 def _scrub(text: str, *secrets: str | None) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    return Redactor(secrets).redact(text)
 
 
 def mysql_error(address: str, config: BotConfig, database: str, exc: BaseException) -> StoreDbError:
