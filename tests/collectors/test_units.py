@@ -131,9 +131,13 @@ def test_python_rendering_of_a_coupon() -> None:
 
 def test_sql_rendering_binds_the_network_and_escapes_percent() -> None:
     expr, params = sql_json([Field("rede", "rede"), Field("d", "iso", "x"), Field("one", "one")], "R%")
-    assert expr.startswith("JSON_OBJECT('rede', %s") and "%%Y" in expr and params == ["R%", 1]
+    assert expr.startswith("CONCAT('{\"rede\":', JSON_QUOTE(%s)") and "%%Y" in expr and params == ["R%"]
+    assert "R%" not in expr
     with pytest.raises(ValueError):
         Field("x", "nope", "c")
+    for name, column in (("a'b", "c"), ("ok", "c); DROP TABLE nfce; --"), ('a"', "c")):
+        with pytest.raises(ValueError, match="letters, digits and _ only"):
+            Field(name, "text", column)
 
 
 @pytest.mark.parametrize(("info", "has"), [("5.5.5-10.11.19-MariaDB-0+deb12u1", True), ("10.1.48-MariaDB", False),
