@@ -58,7 +58,7 @@ def memory_spool() -> type:
 
     class MemorySpool(spool.Spool):
         def __init__(self, path: Path, *, max_bytes: int = spool.DEFAULT_MAX_BYTES, durable: bool = True) -> None:
-            self.path, self.max_bytes, self._db = path, max_bytes, db
+            self.path, self.max_bytes, self._db, self._last_put = path, max_bytes, db, 0.0
 
         @contextlib.contextmanager
         def transaction(self) -> Any:
