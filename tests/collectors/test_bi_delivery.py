@@ -283,7 +283,7 @@ def _spooled(state: Path) -> int:
 
 
 def test_database_and_python_render_the_same_payloads(stores: StorePair) -> None:
-    """Servers with JSON_OBJECT build each row's JSON; older ones get columns rendered in Python.
+    """Servers with JSON_QUOTE build each row's JSON; older ones get columns rendered in Python.
     Both must give the BI the same values, odd strings and NULLs included."""
     from flageemonitor.proxy.collectors.coupon_details import COUPON_DETAILS
     from flageemonitor.proxy.collectors.coupon_lv import COUPON_LV

@@ -181,6 +181,27 @@ def test_bi_client_answers(bi_small: BiStandIn) -> None:
         bi.stop()
 
 
+def test_bi_client_goes_through_the_https_proxy_unless_no_proxy(bi_small: BiStandIn,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from devtools.mariadb import free_port
+
+    dead = free_port("127.0.0.1")  # nothing listens there: a request through it cannot arrive
+    for name in ("https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{dead}")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        with BiClient(_bi_config(bi_small)) as client, pytest.raises(BiUnavailable, match="refused"):  # type: ignore[arg-type]
+            client.post("/cupons/batch", b"[]")
+        assert bi_small.batches() == []
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        with BiClient(_bi_config(bi_small)) as client:  # type: ignore[arg-type]
+            client.post("/cupons/batch", b'[{"Chave":"2"}]')
+        assert bi_small.rows() == [{"Chave": "2"}]
+    finally:
+        bi_small.stop()
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     ({"PARAM_BI_SERVER": None}, "PARAM_BI_SERVER is not set"),
     ({"PARAM_BI_SERVER": "http://bi.example"}, "must use https"),

@@ -24,7 +24,6 @@ import queue as queues
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,19 +57,19 @@ class Sender:
     """Drains a queue while its reader fills it; `run` in a thread of its own."""
 
     def __init__(self, config: BotConfig, delivery: Delivery, reader_done: threading.Event,
-                 wake: threading.Event, client: Callable[[BotConfig], BiClient] = BiClient) -> None:
+                 wake: threading.Event) -> None:
         self.config, self.d = config, delivery
         self.reader_done, self.wake = reader_done, wake
-        self._client = client
         self.sent = self.rejected = self.items = 0
         self.error = ""
+        self._stopping = False  # out of time: nothing new, then return
 
     def run(self) -> None:
         clients: queues.SimpleQueue[BiClient] = queues.SimpleQueue()
         opened: list[BiClient] = []
         try:
             for _ in range(max(1, self.d.inflight)):
-                opened.append(self._client(self.config))
+                opened.append(BiClient(self.config))
                 clients.put(opened[-1])
             with Spool(self.d.spool_file, max_bytes=self.d.max_bytes, durable=False) as spool, \
                     ThreadPoolExecutor(len(opened), thread_name_prefix=f"post-{self.d.queue}") as pool:
@@ -101,11 +100,10 @@ class Sender:
         inflight: dict[Future[None], Item] = {}
         last_id = 0  # the newest item peeked: the next peek starts after it
         failing = False  # the BI failed this round: nothing new until the batches in flight are back
-        stopping = False  # out of time: nothing new, then return
         while True:
             if deadline is None and self.reader_done.is_set():
                 deadline = time.monotonic() + self.d.drain_s
-            if not pending and not failing and not stopping:
+            if not pending and not failing and not self._stopping:
                 done_reading = self.reader_done.is_set()  # before the peek, so the last commit is seen
                 pending.extend(spool.peek(self.d.queue, PEEK, after=last_id))
                 if pending:
@@ -116,14 +114,14 @@ class Sender:
                     self.wake.wait(0.5)
                     self.wake.clear()
                     continue
-            while pending and not failing and not stopping and len(inflight) < self.d.inflight:
+            while pending and not failing and not self._stopping and len(inflight) < self.d.inflight:
                 item = pending[0]
                 if inflight and item.created != next(iter(inflight.values())).created:
                     break  # spooled by a later transaction: after the earlier ones are acknowledged
                 if deadline is not None and time.monotonic() > deadline:
                     self.error = (f"sending stopped after PARAM_COLLECTOR_DRAIN_S={self.d.drain_s:g}s; "
                                   "the rest stays spooled")
-                    stopping = True
+                    self._stopping = True
                     break
                 pending.popleft()
                 inflight[pool.submit(self._post, clients, item)] = item
@@ -132,9 +130,9 @@ class Sender:
                 failing = self._collect(spool, inflight, failing)
                 if self.items > before and not failing:
                     failures = 0
-            if inflight or not (failing or stopping):
+            if inflight or not (failing or self._stopping):
                 continue
-            if stopping:
+            if self._stopping:
                 return
             failures += 1
             log.warning("%s: %s (attempt %d of %d)", self.d.queue, self.error, failures, MAX_FAILURES)
@@ -168,6 +166,6 @@ class Sender:
         spool.ack_many(acked)
         self.sent += sum(i.records for i in acked)
         self.items += len(acked)
-        if acked and not failing and not self.error.startswith("sending stopped"):
+        if acked and not failing and not self._stopping:
             self.error = ""
         return failing
