@@ -262,10 +262,12 @@ def test_read_only_actions_run_in_one_batch_unless_asked() -> None:
 
 def test_local_actions_refuse_staging_and_are_unaffected() -> None:
     assert staging_of(local=True) is None
-    with pytest.raises(StagingRefused, match=r"act runs once in the proxy \(a local action\): --batch do not apply"):
+    with pytest.raises(StagingRefused, match=r"act runs once in the proxy \(a local action\): --batch does not apply"):
         staging_of("10", local=True)
-    with pytest.raises(StagingRefused, match="--max-fail-percent do not apply"):
+    with pytest.raises(StagingRefused, match="--max-fail-percent does not apply"):
         staging_of(pct=10, local=True)
+    with pytest.raises(StagingRefused, match="--batch and --max-fail-percent do not apply"):
+        staging_of("1", 10, local=True)
 
 
 def test_contradictions_and_bad_values_are_refused() -> None:

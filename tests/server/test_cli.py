@@ -223,7 +223,7 @@ def test_config_set_warns_about_likely_typos_and_fills_the_network_time_zone(cli
 def test_config_set_refuses_staging_the_proxy_could_not_apply(cli: Cli) -> None:
     for entry, says in (
         ({"cupons": {"batch": 10}}, "PARAM_CRON_ACTIONS.cupons: collect_coupons runs once in the proxy (a local "
-                                    "action): --batch do not apply"),
+                                    "action): --batch does not apply"),
         ({"pdv_test_connection": {"cron": "0 5 * * *", "max_fail_percent": 5}},
          "PARAM_CRON_ACTIONS.pdv_test_connection: --max-fail-percent needs --batch"),
         ({"pdv_install": {"batch": "0%"}}, "PARAM_CRON_ACTIONS.pdv_install.long form.batch: Value error, '0%': "

@@ -227,8 +227,9 @@ def choose(batch: str | int | None, max_fail_percent: str | float | int | None, 
              if value is not None]
     if local:
         if given:
+            verb = "do" if len(given) > 1 else "does"
             raise StagingRefused(f"{action} runs once in the proxy (a local action): {' and '.join(given)} "
-                                 "do not apply")
+                                 f"{verb} not apply")
         return None
     spec = _parsed("--batch", parse_batch, batch)
     limit = _parsed("--max-fail-percent", parse_max_fail, max_fail_percent)
