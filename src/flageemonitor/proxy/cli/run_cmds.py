@@ -21,12 +21,14 @@ def register(app: typer.Typer) -> None:
     app.command("actions", help="List the canonical actions and their aliases.")(actions)
     app.command(
         "run",
-        help="Run ACTION on the selected endpoints. Exit 0: no host failed; 1: some host failed; "
+        help="Run ACTION on the selected endpoints. Exit 0: no host failed; 1: some host failed or a staged run "
+        "stopped; "
         "2: usage, unknown action or provider, request refused; 3: config or inventory error; "
         "4: the run's preparation failed (bundle download or checksum), no host contacted.",
     )(run)
     app.command("plan", help="Show what `run ACTION` would do (rollout, compatibility, and for actions that "
-                "change endpoints the changes per host, from a read-only probe) without changing anything.")(plan)
+                "change endpoints the changes per host, from a read-only probe; the batches and stop rule of a staged "
+                "run) without changing anything.")(plan)
 
 
 def version() -> None:
