@@ -6,13 +6,15 @@ nothing installed; then a no-change run), against a bare asyncssh connect+comman
 
 Needs root (the sshd fleet, devtools.fleet.start_agent_bench_fleet: per endpoint its own tree,
 agent port and Python for Ansible's modules). The bundle repository is built once with
-`deploy.agent_bundle.build` into ~/.cache/flageemonitor-bench/agent-repo unless --repo names one.
+`deploy.agent_bundle.build` into /var/cache/flageemonitor-test/agent-bundle (as the tests do) unless
+--repo names one.
 ansible-core and pyinfra are installed once into their own virtualenvs under
 ~/.cache/flageemonitor-bench. Between contenders every endpoint is put back as it was with
 `flageemonitor run pdv_uninstall --all`. After every run the agents are counted with a real
 `agent.ping`: a contender that exits non-zero, reports a failure or leaves an agent not answering
-is marked INVALID in the table instead of given a time. Wall time around each child process;
-CPU (user+sys) and peak RSS from wait4(), including the processes it waited for (ansible's forks, ssh clients).
+is marked INVALID in the table instead of given a time (an agent gets 60 s to come up). Wall time
+around each child process; CPU (user+sys) and peak RSS from wait4(), including the processes it
+waited for (ansible's forks, ssh clients).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,13 +48,14 @@ PYINFRA_VERSION = "3.10.0"
 
 
 def bundle_repo(given: Path | None) -> Path:
+    """`given`, else the tests' build (deploy.agent_bundle.build, kept under
+    /var/cache/flageemonitor-test/agent-bundle/repo-<builder key>, rebuilt when the builder changed)."""
     if given is not None:
         return given
-    repo = CACHE / "agent-repo"
-    if not (repo / "SHA256SUMS").exists():
-        print(f"building the agent bundle into {repo} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "deploy.agent_bundle.build", "--out", str(repo)], cwd=ROOT, check=True)
-    return repo
+    from tests.fixtures.agent_bundle import built_repository
+
+    print("agent bundle: the tests' cached build (built now if the builder changed) ...", file=sys.stderr)
+    return built_repository()
 
 
 def pyinfra_bin() -> Path:
@@ -66,17 +70,36 @@ def compile_bytecode(*trees: Path) -> None:
                        capture_output=True)
 
 
-def pings(fleet: Fleet) -> int:
+def pings(fleet: Fleet, grace: float = 60.0) -> list[Any]:
+    """The endpoints whose agent does not answer a real `agent.ping`, asked again until `grace`
+    seconds have passed (an agent a contender started without waiting for it gets time to come up)."""
     from zabbix_utils import Getter
 
-    def one(ep: Any) -> bool:
+    def answers(ep: Any) -> bool:
         try:
             return str(Getter(host=ep.ip, port=ep.agent_port, timeout=5).get("agent.ping").value) == "1"
         except Exception:
             return False
 
+    deadline = time.monotonic() + grace
+    silent = list(fleet.endpoints)
     with ThreadPoolExecutor(32) as pool:
-        return sum(pool.map(one, fleet.endpoints))
+        while True:
+            silent = [ep for ep, ok in zip(silent, pool.map(answers, silent), strict=True) if not ok]
+            if not silent or time.monotonic() > deadline:
+                return silent
+            time.sleep(2)
+
+
+def post_mortem(fleet: Fleet, ep: Any) -> str:
+    """What a silent endpoint's tree shows: the agent binary, config, pid file and log tail (the
+    agent bench fleet keeps each endpoint's tree in <base>/<key>/root, the key in `persona`)."""
+    agent = fleet.base / ep.persona / "root" / "ariusmonitor"
+    seen = {p: (agent / p).exists() for p in ("zabbix/sbin/zabbix_agentd", "conf/zabbix_agentd.conf",
+                                              "logs/zabbix_agentd.pid")}
+    log = agent / "logs" / "zabbix_agentd.log"
+    tail = " | ".join(log.read_text(errors="replace").splitlines()[-3:]) if log.is_file() else "no log"
+    return f"{ep.name} ({ep.ip}:{ep.agent_port}): {seen}; log: {tail}"
 
 
 LOGS = CACHE / "agent-install-logs"
@@ -153,13 +176,17 @@ class Row:
 
 def judged(m: Any, fleet: Fleet, n: int) -> Row:
     """`m` with the agents counted by a real `agent.ping`; a contender that exits non-zero, reports
-    a failure or leaves fewer than `n` agents answering is invalid."""
-    up = pings(fleet)
+    a failure or leaves fewer than `n` agents answering is invalid (and a silent endpoint's tree
+    is described on stderr)."""
+    silent = pings(fleet)
+    up = n - len(silent)
     reasons = [f"exit {m.exit_code}"] * bool(m.exit_code) + [f"{m.failed} failed"] * bool(m.failed)
     reasons += [f"{up}/{n} agents answering"] * (up < n)
     row = Row(m, up, "INVALID: " + ", ".join(reasons) if reasons else "")
     print(f"  {m.name}: {m.wall:.1f}s wall, {m.cpu:.1f}s CPU, agents up {up}, {m.note} {row.invalid}",
           file=sys.stderr, flush=True)
+    for ep in silent[:3]:
+        print(f"    silent: {post_mortem(fleet, ep)}", file=sys.stderr, flush=True)
     return row
 
 
@@ -230,8 +257,14 @@ def main() -> int:
         files = write_inputs(fleet, repo, args.forks)
 
         def reset() -> None:
-            subprocess.run([*cli, "run", "pdv_uninstall", "--all", *common], env=env, capture_output=True,
-                           check=False)
+            """Every endpoint put back as it was; an agent still answering afterwards is reported
+            (the next contender's cold run would not start from nothing)."""
+            done = subprocess.run([*cli, "run", "pdv_uninstall", "--all", *common], env=env, capture_output=True,
+                                  check=False)
+            left = n - len(pings(fleet, grace=0))
+            if done.returncode or left:
+                print(f"  reset: pdv_uninstall exit {done.returncode}, {left} agents still answering",
+                      file=sys.stderr, flush=True)
 
         def contender(name: str, log: str, argv: list[str], cenv: dict[str, str], parse: Any) -> None:
             for phase in ("cold", "no-change"):
