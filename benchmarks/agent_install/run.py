@@ -70,9 +70,10 @@ def compile_bytecode(*trees: Path) -> None:
                        capture_output=True)
 
 
-def pings(fleet: Fleet, grace: float = 60.0) -> list[Any]:
-    """The endpoints whose agent does not answer a real `agent.ping`, asked again until `grace`
-    seconds have passed (an agent a contender started without waiting for it gets time to come up)."""
+def pings(fleet: Fleet, grace: float = 60.0) -> tuple[list[Any], int]:
+    """(The endpoints whose agent does not answer a real `agent.ping`, asked again until `grace`
+    seconds have passed (an agent a contender started without waiting for it gets time to come
+    up); how many answered the first time)."""
     from zabbix_utils import Getter
 
     def answers(ep: Any) -> bool:
@@ -83,11 +84,13 @@ def pings(fleet: Fleet, grace: float = 60.0) -> list[Any]:
 
     deadline = time.monotonic() + grace
     silent = list(fleet.endpoints)
+    first: int | None = None
     with ThreadPoolExecutor(32) as pool:
         while True:
             silent = [ep for ep, ok in zip(silent, pool.map(answers, silent), strict=True) if not ok]
+            first = len(fleet.endpoints) - len(silent) if first is None else first
             if not silent or time.monotonic() > deadline:
-                return silent
+                return silent, first
             time.sleep(2)
 
 
@@ -178,12 +181,13 @@ def judged(m: Any, fleet: Fleet, n: int) -> Row:
     """`m` with the agents counted by a real `agent.ping`; a contender that exits non-zero, reports
     a failure or leaves fewer than `n` agents answering is invalid (and a silent endpoint's tree
     is described on stderr)."""
-    silent = pings(fleet)
+    silent, first = pings(fleet)
     up = n - len(silent)
     reasons = [f"exit {m.exit_code}"] * bool(m.exit_code) + [f"{m.failed} failed"] * bool(m.failed)
     reasons += [f"{up}/{n} agents answering"] * (up < n)
     row = Row(m, up, "INVALID: " + ", ".join(reasons) if reasons else "")
-    print(f"  {m.name}: {m.wall:.1f}s wall, {m.cpu:.1f}s CPU, agents up {up}, {m.note} {row.invalid}",
+    print(f"  {m.name}: {m.wall:.1f}s wall, {m.cpu:.1f}s CPU, agents up {up} ({first} at the first ping), "
+          f"{m.note} {row.invalid}",
           file=sys.stderr, flush=True)
     for ep in silent[:3]:
         print(f"    silent: {post_mortem(fleet, ep)}", file=sys.stderr, flush=True)
@@ -261,7 +265,7 @@ def main() -> int:
             (the next contender's cold run would not start from nothing)."""
             done = subprocess.run([*cli, "run", "pdv_uninstall", "--all", *common], env=env, capture_output=True,
                                   check=False)
-            left = n - len(pings(fleet, grace=0))
+            left = n - len(pings(fleet, grace=0)[0])
             if done.returncode or left:
                 print(f"  reset: pdv_uninstall exit {done.returncode}, {left} agents still answering",
                       file=sys.stderr, flush=True)
