@@ -14,7 +14,8 @@ ansible-core and pyinfra are installed once into their own virtualenvs under
 `agent.ping`: a contender that exits non-zero, reports a failure or leaves an agent not answering
 is marked INVALID in the table instead of given a time (an agent gets 60 s to come up). Wall time
 around each child process; CPU (user+sys) and peak RSS from wait4(), including the processes it
-waited for (ansible's forks, ssh clients).
+waited for (ansible's forks, ssh clients). Our runs use `--batch all` (one wave, as the other
+contenders run), not the canary an endpoint-changing action gets by default.
 """
 
 from __future__ import annotations
@@ -257,7 +258,7 @@ def main() -> int:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         cli = [str(Path(sys.executable).parent / "flageemonitor")]
         common = ["--json", "--config", str(fleet.config_path), "--inventory", str(fleet.inventory_path),
-                  "--concurrency", str(n)]
+                  "--concurrency", str(n), "--batch", "all"]
         files = write_inputs(fleet, repo, args.forks)
 
         def reset() -> None:
