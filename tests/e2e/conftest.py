@@ -99,7 +99,7 @@ class Scene:
         subprocess.run(["bash", "-c", cmd], check=True, timeout=60)
 
     def install(self, *extra: str, token: str | None = None, prefix: Path | None = None,
-                timeout: float = 600) -> subprocess.CompletedProcess[str]:
+                timeout: float = 600, **extra_env: str) -> subprocess.CompletedProcess[str]:
         """`curl -fsSL -H "X-Bot-Token: T" SERVER/api/bootstrap/install.sh | bash -s -- T [options]`"""
         token = token if token is not None else self.server.token
         args = [token, "--image", self.image, "--runtime-name", RUNTIME, "--network", "host",
@@ -108,7 +108,7 @@ class Scene:
         cmd = (f"set -o pipefail; curl -fsSL -H {shlex.quote('X-Bot-Token: ' + self.server.token)} "
                f"{shlex.quote(self.server.url + '/api/bootstrap/install.sh')} | bash -s -- "
                + " ".join(shlex.quote(a) for a in args))
-        return self.sh(cmd, timeout=timeout)
+        return self.sh(cmd, timeout=timeout, **extra_env)
 
     def sh(self, cmd: str, *, timeout: float = 600, **extra_env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["bash", "-c", cmd], env=self.env(**extra_env), capture_output=True, text=True,

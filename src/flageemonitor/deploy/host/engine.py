@@ -250,17 +250,29 @@ class Engine:
 
     # ---- the runtime ------------------------------------------------------------------------
 
+    def pinned_digest(self, ref: str, channel: ImageChannel | None) -> str:
+        """The digest reference the runtime already runs for this pin, if it does: a version pin is
+        resolved once per host and kept, even if someone re-pushes the tag."""
+        current = self.get(self.s.runtime)
+        if channel is None or not channel.pinned or current is None or current.labels.get(REF_LABEL) != ref:
+            return ""
+        running = str(current.attrs["Config"]["Image"])
+        return running if "@" in running else ""
+
     def update_runtime(self, held: str = "") -> Outcome:
         s = self.s
         ref, channel = self.target()
         if channel is not None:
             self.say(f"channel {channel.describe()}: {ref}")
-        new_id = self.pull(ref, local_fallback=not held)
+        kept = self.pinned_digest(ref, channel)
+        new_id = self.pull(kept or ref, local_fallback=not held)
         if held and new_id == held:
             self.say(f"the registry still serves {short(new_id)}, the image that was rolled back")
             return Outcome.HELD
         pinned = channel is not None and channel.pinned
-        run_ref = self.digest_reference(new_id, ref) if channel and pinned and not channel.by_digest else ref
+        run_ref = kept or ref
+        if channel and pinned and not kept and not channel.by_digest:
+            run_ref = self.digest_reference(new_id, ref)
         spec = runtime_spec(s, image=run_ref, requested=ref, channel=channel.describe() if channel else "",
                             watchtower=not pinned)
         leftover = self.get(s.next_name)
