@@ -383,7 +383,10 @@ class Engine:
                      "(channel changes then need flageemonitor-update-image)")
             return
         spec = channel_spec(s, image=s.image, host_env_file=host_env_file, registry_login=self.registry_login())
-        image_id = str(self.client.images.get(s.image).id)
+        try:
+            image_id = str(self.client.images.get(s.image).id)
+        except docker.errors.ImageNotFound:
+            image_id = self.pull(s.image)
         current = self.get(s.channel_name)
         if current is not None:
             if current.labels.get(SPEC_LABEL) == spec.digest and str(current.attrs["Image"]) == image_id:
