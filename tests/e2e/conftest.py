@@ -70,7 +70,11 @@ class Scene:
         return env
 
     def build(self, version: str, *, broken: bool = False) -> str:
-        """Build and push a proxy image under the one tag; returns its image id."""
+        """Build a proxy image and push it under the one tag; returns its image id.
+
+        It is built under a tag of its own and pushed from there: the host's engine shares this
+        storage and its pulls (a hold polls every few seconds) move the local `self.image` tag."""
+        local = f"localhost/fm-e2e-build:{version}"
         if broken:
             ctx = self.workdir / f"broken-{version}"
             ctx.mkdir(exist_ok=True)
@@ -79,17 +83,18 @@ class Scene:
                 f'LABEL org.opencontainers.image.version="{version}"\n'
                 'HEALTHCHECK --interval=5s --timeout=5s --retries=1 CMD ["sh", "-c", "exit 1"]\n'
             )
-            self.oci.podman("build", "-q", "--format", "docker", "-t", self.image, str(ctx))
-            self.oci.podman("push", "-q", self.image)
+            self.oci.podman("build", "-q", "--format", "docker", "-t", local, str(ctx))
         else:
             proc = subprocess.run(
-                [str(ROOT / "deploy/build-image.sh"), "--engine", "podman", "--tag", self.image,
-                 "--base", self.oci.base_image, "--version", version, "--network", "host", "--push",
+                [str(ROOT / "deploy/build-image.sh"), "--engine", "podman", "--tag", local,
+                 "--base", self.oci.base_image, "--version", version, "--network", "host",
                  *host_ca_bundle()],
                 env=self.oci.env, capture_output=True, text=True, timeout=900, check=False,
             )
             assert proc.returncode == 0, proc.stderr[-4000:]
-        image_id = self.oci.image_id(self.image)
+        self.oci.podman("push", "-q", local, self.image)
+        image_id = self.oci.image_id(local)
+        self.oci.podman("tag", local, self.image)
         self.versions[image_id] = version
         return image_id
 
