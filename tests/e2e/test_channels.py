@@ -103,7 +103,13 @@ class Hosts:
                               capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, check=False)
 
     def version(self, runtime: str) -> str:
-        return self.scene.versions.get(self.scene.inspect(runtime)["Image"].removeprefix("sha256:"), "?")
+        """The version `runtime` runs; "" while a swap has removed the old container and not yet
+        renamed the new one."""
+        proc = self.scene.oci.docker("inspect", runtime, check=False)
+        if proc.returncode != 0:
+            return ""
+        image = json.loads(proc.stdout)[0]["Image"].removeprefix("sha256:")
+        return self.scene.versions.get(image, "?")
 
     def watchtower_would_update(self, runtime: str) -> list[str]:
         out = self.scene.oci.docker("ps", "--format", "{{.Names}}", "--filter", f"label={WATCHTOWER_ENABLE}=true",
