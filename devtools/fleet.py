@@ -99,12 +99,14 @@ exec /bin/busybox sleep 600
 """
 
 
-# A supported endpoint has /sbin/shutdown; a test endpoint must never power anything off.
-SHUTDOWN_STUB = """#!/bin/busybox sh
-echo "shutdown: test endpoint, not powering off ($*)" >&2
-exit 1
+# A supported endpoint has /sbin/shutdown; a test endpoint must never power anything off: its
+# shutdown records the arguments it was called with (`Fleet.shutdown_calls`) and returns.
+SHUTDOWN_LOG = "var/log/shutdown.calls"
+SHUTDOWN_RECORDER = f"""#!/bin/busybox sh
+# test endpoint: records how it was asked to power off, powers nothing off
+echo "$*" >> /{SHUTDOWN_LOG}
 """
-WITH_SHUTDOWN = {"sbin/shutdown": SHUTDOWN_STUB}
+WITH_SHUTDOWN = {"sbin/shutdown": SHUTDOWN_RECORDER}
 
 
 def _os_release(distro_id: str, version: str, pretty: str) -> dict[str, str]:
@@ -629,6 +631,21 @@ class Fleet:
         """Every command the persona endpoint was sent, in order."""
         log = self.chroot(persona) / "var" / "log" / "commands"
         return log.read_text().splitlines() if log.exists() else []
+
+    def shutdown_calls(self, persona: str) -> list[str]:
+        """The arguments of every call to the persona's /sbin/shutdown recorder, in order."""
+        log = self.chroot(persona) / SHUTDOWN_LOG
+        return log.read_text().splitlines() if log.exists() else []
+
+    def install_shutdown_recorder(self, persona: str) -> Path:
+        """Put the recorder at /sbin/shutdown of an endpoint whose tree is not built by the fleet
+        (the sudo endpoint's private root, where it would be the machine's own command)."""
+        recorder = self.chroot(persona) / "sbin" / "shutdown"
+        if recorder.is_symlink() or recorder.exists():
+            recorder.unlink()
+        recorder.write_text(SHUTDOWN_RECORDER.replace("/bin/busybox", BUSYBOX))
+        recorder.chmod(0o755)
+        return recorder
 
     def clear_commands(self) -> None:
         for endpoint in self.endpoints:
