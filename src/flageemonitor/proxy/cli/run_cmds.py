@@ -109,6 +109,18 @@ ListOnly = Annotated[bool, typer.Option(
     "--list-missing", "--list-zabbix-only", help="register_endpoints: report only (always reported; kept for scripts)")]
 Endpoints = Annotated[Path | None, typer.Option(
     "--endpoints", help="register_endpoints: YAML/CSV endpoint list (default: the store databases)")]
+# update_endpoint_timezone's options under the original's flag names; --at for time-dependent actions
+TimezoneOpt = Annotated[str | None, typer.Option("--timezone", help="update_endpoint_timezone: IANA time zone")]
+LocaltimeTarget = Annotated[str | None, typer.Option(
+    "--localtime-target", help="update_endpoint_timezone: zoneinfo file /etc/localtime points to")]
+EnableNtp = Annotated[bool | None, typer.Option(
+    "--enable-ntp/--disable-ntp", help="update_endpoint_timezone: configure NTP (default: the config)")]
+NtpServer = Annotated[str | None, typer.Option("--ntp-server", help="update_endpoint_timezone: NTP server")]
+ForceTimesyncd = Annotated[bool, typer.Option(
+    "--force-timesyncd", help="update_endpoint_timezone: start systemd-timesyncd even beside another NTP daemon")]
+At = Annotated[str | None, typer.Option(
+    "--at", help="evaluate time-dependent decisions (the shutdown window) at this ISO 8601 time instead of now; "
+    "without an offset it is wall-clock time in the config's TIMEZONE")]
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:
@@ -133,7 +145,9 @@ def run(
     timeout: Timeout = None, config: ConfigFile = None, inventory: InventoryFile = None, arg: ArgOpt = None,
     agent_status: AgentStatus = None, trigger_id: TriggerId = None, trigger_name: TriggerName = None,
     autoregister: Autoregister = False, fix_divergent: FixDivergent = False, list_only: ListOnly = False,
-    endpoints: Endpoints = None, all_hosts: AllHosts = False,
+    endpoints: Endpoints = None, all_hosts: AllHosts = False, timezone: TimezoneOpt = None,
+    localtime_target: LocaltimeTarget = None, enable_ntp: EnableNtp = None, ntp_server: NtpServer = None,
+    force_timesyncd: ForceTimesyncd = False, at: At = None,
 ) -> None:
     from flageemonitor.core.hosts import HostFilter
     from flageemonitor.proxy.pipeline import RunRequest
@@ -155,6 +169,10 @@ def run(
         args["endpoints"] = str(endpoints)
     if all_hosts:
         args["all"] = "1"
+    options = {"timezone": timezone, "localtime_target": localtime_target, "ntp_server": ntp_server, "at": at,
+               "enable_ntp": None if enable_ntp is None else ("1" if enable_ntp else "0"),
+               "force_timesyncd": "1" if force_timesyncd else None}
+    args.update({key: value for key, value in options.items() if value is not None})
     if loja:
         args.setdefault("loja", loja)  # local actions that query store databases filter on it too
     request = RunRequest(action=action, filters=filters, provider=provider, compat_mode=compat_mode,
@@ -171,14 +189,17 @@ def plan(
     config: ConfigFile = None, inventory: InventoryFile = None, arg: ArgOpt = None,
     agent_status: AgentStatus = None, trigger_id: TriggerId = None, trigger_name: TriggerName = None,
     autoregister: Autoregister = False, fix_divergent: FixDivergent = False, list_only: ListOnly = False,
-    endpoints: Endpoints = None, all_hosts: AllHosts = False,
+    endpoints: Endpoints = None, all_hosts: AllHosts = False, timezone: TimezoneOpt = None,
+    localtime_target: LocaltimeTarget = None, enable_ntp: EnableNtp = None, ntp_server: NtpServer = None,
+    force_timesyncd: ForceTimesyncd = False, at: At = None,
 ) -> None:
     run(action, rede=rede, loja=loja, pdv=pdv, pdv_ip=pdv_ip, host=host, limit=limit, tag=tag,
         provider=provider, compat_mode=compat_mode, dry_run=True, json_out=json_out, concurrency=concurrency,
         timeout=timeout, config=config, inventory=inventory, arg=arg,
         agent_status=agent_status, trigger_id=trigger_id, trigger_name=trigger_name,
         autoregister=autoregister, fix_divergent=fix_divergent, list_only=list_only, endpoints=endpoints,
-        all_hosts=all_hosts)
+        all_hosts=all_hosts, timezone=timezone, localtime_target=localtime_target, enable_ntp=enable_ntp,
+        ntp_server=ntp_server, force_timesyncd=force_timesyncd, at=at)
 
 
 def _fail(code: int, message: str) -> int:
