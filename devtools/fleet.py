@@ -31,8 +31,9 @@ How a persona is made (root, no systemd; OpenSSH 9.2 and busybox-static from Deb
   records its arguments;
 - each persona has its own agent port (the inventory's `agent_port`), since the personas share
   the machine's network namespace and an agent binds every address;
-- a 32-bit endpoint: `ForceCommand /bin/linux32 /bin/sh -c "$SSH_ORIGINAL_COMMAND"` (uname -m
-  prints i686); Slackware 13: sshd restricted to SHA-1/CBC-era algorithms and an RSA host key;
+- a 32-bit endpoint: root's login shell runs every command under `linux32` (uname -m prints
+  i686); not a `ForceCommand`, which would also capture the sftp subsystem and break uploads;
+  Slackware 13: sshd restricted to SHA-1/CBC-era algorithms and an RSA host key;
   a hanging endpoint answers the facts probe and never finishes any other command;
 - password auth for root without touching the machine's /etc/shadow: with `UsePAM no` sshd
   checks the password with getspnam(), so each persona's sshd runs in its own mount namespace
@@ -354,11 +355,12 @@ echo "${SSH_ORIGINAL_COMMAND:-$2}" >> /var/log/commands
 exec /bin/busybox sh "$@"
 """
 PLAIN_SHELL = '#!/bin/busybox sh\nexec /bin/busybox sh "$@"\n'
+LINUX32 = "exec /bin/linux32 /bin/busybox sh"  # a 32-bit endpoint's shell (uname -m: i686)
 
 
 def build_chroot(root: Path, files: dict[str, str], busybox: Path, *, hang: bool = False,
                  log_commands: bool = False, dirs: tuple[str, ...] = (), tools: Path | None = None,
-                 programs: tuple[str, ...] = ()) -> None:
+                 programs: tuple[str, ...] = (), arch32: bool = False) -> None:
     """A minimal endpoint tree: busybox applets, /dev nodes, /proc (mounted by the persona's sshd),
     /root, /tmp, the user database, the release files and `dirs`; `programs` are installed from the
     staged `tools` (see `stage_tools`). With `log_commands` every command sent is appended to
@@ -373,7 +375,8 @@ def build_chroot(root: Path, files: dict[str, str], busybox: Path, *, hang: bool
         if not link.is_symlink():
             link.symlink_to("busybox")
     shell = root / "bin" / "bash"
-    shell.write_text(LOGGING_SHELL if log_commands else PLAIN_SHELL)
+    text = LOGGING_SHELL if log_commands else PLAIN_SHELL
+    shell.write_text(text.replace("exec /bin/busybox sh", LINUX32) if arch32 else text)
     shell.chmod(0o755)
     for name, (major, minor) in DEVICES.items():
         node = root / "dev" / name
@@ -809,7 +812,7 @@ def _start_personas(fleet: Fleet, personas: tuple[Persona, ...], a: int, b: int,
         pdir.mkdir(mode=0o700)
         chroot = pdir / "root"
         build_chroot(chroot, persona.files, busybox, hang=persona.hang, log_commands=True, dirs=persona.dirs,
-                     tools=tools, programs=(*persona.tools, *CLOCK_TOOLS.get(persona.key, ())))
+                     tools=tools, programs=(*persona.tools, *CLOCK_TOOLS.get(persona.key, ())), arch32=persona.arch32)
         if persona.key in CLOCKS:
             install_clock(chroot, CLOCKS[persona.key])
         if persona.key in NTPDATE_PERSONAS:
@@ -822,8 +825,6 @@ def _start_personas(fleet: Fleet, personas: tuple[Persona, ...], a: int, b: int,
             _keygen(rsa_key, "rsa")
             keys = [rsa_key]
             extra += LEGACY_SSHD
-        if persona.arch32:
-            extra += 'ForceCommand /bin/linux32 /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n'
         if persona.hang:
             extra += "ForceCommand /bin/hang-unless-probe\n"
         config = pdir / "sshd_config"
