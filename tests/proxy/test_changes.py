@@ -297,3 +297,19 @@ def test_change_action_plans_applies_is_idempotent_and_rolls_back(shell: LocalSh
     with pytest.raises(ActionFailed, match="newline"):
         asyncio.run(action.run(shell, host, _ctx(target, "a\nb")))
     assert shell.commands == []  # refused before any command was built
+
+
+def test_protected_files_of_a_command_are_restored_exactly_on_rollback(shell: LocalShell) -> None:
+    passwd, made = shell.root / "passwd", shell.root / "made.conf"
+    passwd.write_text("root:x:0:0::/root:/bin/sh\n")
+    snapshot = tree(shell.root)
+    cmd = RunCommand(f"echo 'svc:x:9:9::/:/bin/false' >> {passwd} && echo new > {made}", "run setup",
+                     protect=(str(passwd), str(made)))
+    ctx = ApplyContext(shell, sudo=False, timeout=10)
+    asyncio.run(cmd.apply(ctx))
+    assert "svc:" in passwd.read_text() and made.exists()
+    assert asyncio.run(rollback([cmd], ctx)) == []
+    assert tree(shell.root) == snapshot
+    asyncio.run(cmd.apply(ctx))
+    asyncio.run(commit([cmd], ctx))
+    assert sorted(p.name for p in shell.root.iterdir()) == ["made.conf", "passwd"]

@@ -76,7 +76,7 @@ class AgentAction(ChangeAction[AgentDesired, AgentState]):
     def desired(self, host: Host, ctx: ActionContext) -> AgentDesired:
         try:
             settings = AgentSettings(proxy_addresses(ctx.config.PARAM_PROXY_IP), agent_hostname(host.name),
-                                     agent_port(getattr(host, "agent_port", ctx.config.PARAM_ZABBIX_PORT)))
+                                     agent_port(host.agent_port))
         except ValueError as exc:
             raise ActionFailed(f"refused before contacting the endpoint: {exc}") from None
         return AgentDesired(settings)

@@ -173,30 +173,21 @@ def config_changes(settings: AgentSettings, state: AgentState, bundle: Bundle, d
 
 
 def undo_setup(result: CommandResult) -> str | None:
-    """Shell removing what setup.sh reported it created (`created: PATH`, `user: NAME`,
-    `group: NAME`), newest first."""
+    """Shell removing the links setup.sh reported it created (`created: PATH` outside the
+    protected files: update-rc.d's and systemctl's links), newest first. The files it creates or
+    changes, and the account files, are restored from their copies (`RunCommand.protect`)."""
     steps: list[str] = []
     for line in reversed(result.stdout.splitlines()):
         key, _, value = line.partition(": ")
         value = value.strip()
-        if key == "created" and value.startswith("/") and value.rstrip("/") not in {"", "/etc", "/usr"}:
+        if key == "created" and value.startswith("/etc/") and value not in SETUP_PROTECT:
             steps.append(f"rm -f -- {shlex.quote(value)}")
-        elif key in {"user", "group"} and value == layout.USER:
-            steps.append(_drop_account(key, value))
     return "; ".join(steps) or None
 
 
-def _drop_account(kind: str, name: str) -> str:
-    """Remove a user or group with the system's tool, else by editing the account files."""
-    n = shlex.quote(name)
-    if kind == "user":
-        files = "/etc/passwd /etc/shadow"
-        tool = f"userdel {n} 2>/dev/null || deluser {n} 2>/dev/null"
-    else:
-        files = "/etc/group /etc/gshadow"
-        tool = f"groupdel {n} 2>/dev/null || delgroup {n} 2>/dev/null"
-    edit = f"for f in {files}; do [ ! -f $f ] || sed -i '/^{name}:/d' $f; done"
-    return f"{{ {tool} || {{ {edit}; }}; }}"
+ACCOUNT_FILES = ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow")
+# what setup.sh may write besides links: restored exactly if the install is rolled back
+SETUP_PROTECT = (*layout.SETUP_FILES, layout.RC_LOCAL, *ACCOUNT_FILES, *(f"{f}-" for f in ACCOUNT_FILES))
 
 
 def install_changes(settings: AgentSettings, state: AgentState, bundle: Bundle, data: dict[str, bytes],
@@ -211,14 +202,15 @@ def install_changes(settings: AgentSettings, state: AgentState, bundle: Bundle, 
             changes.append(ServiceChange(AGENT, "stop", was_running=True, reason="bundle upgrade"))
         changes.append(UnpackArchive(layout.ROOT, archive.data, f"{archive.name} {archive.version}",
                                      installed=state.version))
-        changes.append(RunCommand(["sh", layout.SETUP], f"run {layout.SETUP}", undo=undo_setup))
+        changes.append(RunCommand(["sh", layout.SETUP], f"run {layout.SETUP}", undo=undo_setup,
+                                  protect=SETUP_PROTECT))
         reasons.append("bundle installed" if not state.installed else f"bundle {state.version} -> {archive.version}")
     conf = config_changes(settings, state, bundle, data)
     changes += conf.changes
     reasons += conf.restart_reasons
     if bundle_changes:
         changes.append(PutFile(layout.MARKER, f"{archive.sha256}\n".encode(), state.file(layout.MARKER),
-                               text=True, label="installed bundle"))
+                               label="installed bundle"))
     changes += start_changes(state, reasons, stopped=bundle_changes)
     return changes, reasons
 

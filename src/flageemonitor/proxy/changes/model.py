@@ -183,35 +183,50 @@ class RemovePath(Change):
 
 @dataclass
 class RunCommand(Change):
-    """Run a command (an argv list, quoted here, or already quoted shell text). `undo` builds
-    the undo shell from the command's result (e.g. remove what a setup script created)."""
+    """Run a command (an argv list, quoted here, or already quoted shell text). `protect`: files
+    the command may change, copied aside before it runs and restored (or removed, when they did
+    not exist) by the undo. `undo` adds undo shell built from the command's result (e.g. remove
+    what a setup script reported it created); it runs before the protected files are restored."""
 
     command: Sequence[str] | str
     description: str
     undo: Callable[[CommandResult], str | None] | None = None
-    late: Callable[[CommandResult], str | None] | None = None
+    protect: tuple[str, ...] = ()
     kind: str = "run_command"
     result: CommandResult | None = field(default=None, init=False)
+    existed: list[str] = field(default_factory=list, init=False)
 
     def summary(self) -> str:
         return self.description
 
+    def text(self) -> str:
+        return self.command if isinstance(self.command, str) else " ".join(_q(a) for a in self.command)
+
     def to_dict(self) -> dict[str, Any]:
-        text = self.command if isinstance(self.command, str) else " ".join(_q(a) for a in self.command)
-        return {**super().to_dict(), "command": text}
+        return {**super().to_dict(), "command": self.text()}
 
     async def apply(self, ctx: ApplyContext) -> None:
-        text = self.command if isinstance(self.command, str) else " ".join(_q(a) for a in self.command)
-        self.result = await ctx.sh(text, check=False)
+        if self.protect:
+            keep = "; ".join(f"if [ -e {_q(p)} ]; then cp -p -- {_q(p)} {_q(kept_path(p))} || exit 1; echo {_q(p)}; fi"
+                             for p in self.protect)
+            saved = await ctx.sh(keep)
+            self.existed = [line for line in saved.stdout.splitlines() if line in self.protect]
+        self.result = await ctx.sh(self.text(), check=False)
         if not self.result.ok:
             tail = (self.result.stderr or self.result.stdout).strip()[-300:]
             raise ActionFailed(f"{self.description} failed (exit {self.result.exit_status}): {tail or 'no output'}")
 
     def undo_script(self) -> str | None:
-        return self.undo(self.result) if self.undo and self.result else None
+        steps = [s for s in [self.undo(self.result) if self.undo and self.result else None] if s]
+        for path in self.protect:
+            if path in self.existed:
+                steps.append(f"mv -f -- {_q(kept_path(path))} {_q(path)}")
+            else:
+                steps.append(f"rm -f -- {_q(path)}")
+        return "; ".join(steps) or None
 
-    def late_undo(self) -> str | None:
-        return self.late(self.result) if self.late and self.result else None
+    def commit_script(self) -> str | None:
+        return "; ".join(f"rm -f -- {_q(kept_path(p))}" for p in self.existed) or None
 
 
 @dataclass
