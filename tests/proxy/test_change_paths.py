@@ -15,7 +15,7 @@ import pytest
 
 from flageemonitor.core.errors import ActionFailed, HostUnreachable
 from flageemonitor.proxy.actions.base import CommandResult
-from flageemonitor.proxy.changes import ApplyContext, FileState, Probe, commit, kept_path, rollback
+from flageemonitor.proxy.changes import ApplyContext, FileState, Probe, PutFile, commit, kept_path, rollback
 from flageemonitor.proxy.changes.paths import (
     BackupCopy,
     CopyFile,
@@ -196,3 +196,17 @@ class _Dropping:
 def test_end_session_counts_a_dropped_connection_as_sent() -> None:
     asyncio.run(EndSession(["/sbin/shutdown", "-h", "now"], "power off").apply(
         ApplyContext(_Dropping(), sudo=False, timeout=5)))  # type: ignore[arg-type]
+
+
+def test_a_replacement_that_failed_before_replacing_rolls_back_without_errors(shell: LocalShell) -> None:
+    snapshot = tree(shell.root)
+    ctx = ctx_for(shell)
+    existed = FileState("f", kind="file", sha256="0" * 64)  # probed as present; its directory is gone since
+    upload = PutFile(str(shell.root / "gone" / "timezone"), b"America/Sao_Paulo\n", existed)
+    with pytest.raises(OSError):
+        asyncio.run(upload.apply(ctx))
+    link = PutLink(str(shell.root / "gone" / "localtime"), existed, target="/usr/share/zoneinfo/UTC")
+    with pytest.raises(ActionFailed):
+        asyncio.run(link.apply(ctx))
+    assert asyncio.run(rollback([upload, link], ctx)) == []  # nothing was kept: nothing to restore, no error
+    assert tree(shell.root) == snapshot

@@ -67,8 +67,9 @@ class _ReplacesPath(Change):
             raise ActionFailed(f"{self.summary()} failed (exit {result.exit_status}): {tail or 'no output'}")
 
     def undo_script(self) -> str:
-        if self.old.exists:
-            return f"mv -f -- {_q(kept_path(self.path))} {_q(self.path)}"
+        if self.old.exists:  # no kept version: it failed before replacing anything
+            prev = _q(kept_path(self.path))
+            return f"{{ [ ! -e {prev} ] && [ ! -L {prev} ]; }} || mv -f -- {prev} {_q(self.path)}"
         return f"rm -f -- {_q(self.path)}"
 
     def commit_script(self) -> str | None:
