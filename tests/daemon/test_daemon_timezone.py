@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from devtools.fleet import free_port
+
 from tests.daemon.conftest import CLI, cli_env
 
 pytestmark = pytest.mark.slow  # two daemon processes
@@ -66,7 +66,8 @@ def test_shutdown_schedule_fires_at_2350_local_time_not_2350_utc(tmp_path: Path)
     local = [r for r in _ticks(tmp_path, "2026-03-11T02:49:30+00:00", 45) if r["action"] == "shutdown_endpoint"]
     assert [r["tick"] for r in local] == ["2026-03-10T23:50:00-03:00"]
     # the window said "now" at the daemon's 23:50 São Paulo, so the endpoint was contacted (and is down)
-    assert local[0]["result"] == "failed" and local[0]["summary"]["unreachable"] == 1, local
+    summary = local[0]["summary"]
+    assert local[0]["result"] == "failed" and isinstance(summary, dict) and summary["unreachable"] == 1, local
     # 23:49:30 UTC (20:49:30 in São Paulo): nothing fires at 23:50 UTC
     utc = [r for r in _ticks(tmp_path, "2026-03-10T23:49:30+00:00", 45) if r["action"] == "shutdown_endpoint"]
     assert utc == []

@@ -193,6 +193,25 @@ def time_state(result: ProbeResult, settings: TimeSettings) -> TimeState:
         date=_first_line(result, "date"), ntp=ntp)
 
 
+@dataclass
+class ReloadSystemd(Change):
+    """`systemctl daemon-reload` after a unit drop-in changed; again on rollback, once the
+    drop-in is restored (before any service restarts on it)."""
+
+    kind: str = "run_command"
+
+    def summary(self) -> str:
+        return "systemctl daemon-reload"
+
+    async def apply(self, ctx: ApplyContext) -> None:
+        result = await ctx.sh("systemctl daemon-reload", check=False)
+        if not result.ok:
+            raise ActionFailed(f"systemctl daemon-reload failed: {(result.stderr or result.stdout).strip()[-200:]}")
+
+    def late_undo(self) -> str:
+        return "systemctl daemon-reload"
+
+
 def _timedatectl(*args: str, undo: list[str] | None = None, description: str) -> RunCommand:
     return RunCommand(["timedatectl", *args], description,
                       undo=(lambda _r: " ".join(_q(a) for a in ["timedatectl", *undo])) if undo else None)
@@ -241,8 +260,7 @@ def ntp_changes(settings: TimeSettings, state: TimeState) -> tuple[list[Change],
                 files.append(MakeDir(DROPIN_DIR))
             files.append(PutFile(DROPIN, TIMESYNCD_FORCE_DROPIN.encode(), ntp.dropin, mode=0o644, text=True,
                                  owner="0:0"))
-            files.append(RunCommand(["systemctl", "daemon-reload"], "systemctl daemon-reload",
-                                    late=lambda _r: "systemctl daemon-reload"))
+            files.append(ReloadSystemd())
         changes += files
         if files or not ntp.timesyncd_active:
             service = Service(TIMESYNCD, InitKind.SYSTEMD)
