@@ -208,10 +208,12 @@ CLOCK_TOOLS = {"ubuntu2204": (TIMEDATECTL,), "mint21": (TIMEDATECTL,), "ubuntu14
 NTPDATE_PERSONAS = ("ubuntu1404_i686", "slackware1337")
 NTP_OFFSET = "var/lib/fleet/ntp-offset"  # what the ntpdate stand-in reports (seconds); absent: 0
 NTPDATE_LOG = "var/log/ntpdate.calls"
+NTP_STEP_FAILS = "var/lib/fleet/ntp-step-fails"  # present: setting the clock fails (a fault for tests)
 # A stand-in: a real ntpdate run as root inside a persona would step this shared machine's clock.
 NTPDATE_STANDIN = f"""#!/bin/busybox sh
 # ntpdate stand-in for a test endpoint: `-q ... SERVER` reports the offset in /{NTP_OFFSET} in
-# ntpdate's own words; any other call records its arguments and sets the offset to 0.
+# ntpdate's own words; any other call records its arguments and sets the offset to 0, or fails
+# as ntpdate does beside a running ntpd when /{NTP_STEP_FAILS} exists.
 for a in "$@"; do server="$a"; done
 case " $* " in
   *" -q "*)
@@ -222,6 +224,9 @@ case " $* " in
     echo "server $server, stratum 2, offset $off, delay 0.02571"
     echo " 1 Jan 00:00:00 ntpdate[1]: adjust time server $server offset $off sec" ;;
   *)
+    if [ -e /{NTP_STEP_FAILS} ]; then
+      echo " 1 Jan 00:00:00 ntpdate[1]: the NTP socket is in use, exiting" >&2; exit 1
+    fi
     echo "$*" >> /{NTPDATE_LOG}
     mkdir -p /var/lib/fleet && echo 0.000000 > /{NTP_OFFSET}
     echo " 1 Jan 00:00:00 ntpdate[1]: step time server $server offset 0.000000 sec" ;;
@@ -230,7 +235,8 @@ esac
 
 
 def install_clock(root: Path, kind: str, zone: str = "UTC") -> None:
-    """Zoneinfo files and the persona's way of keeping time (see CLOCKS), set to `zone`."""
+    """Zoneinfo files and the persona's way of keeping time (see CLOCKS), set to `zone` (again
+    from scratch when called on a running persona's tree)."""
     zoneinfo = root / "usr" / "share" / "zoneinfo"
     for name in CLOCK_ZONES:
         source, dest = Path("/usr/share/zoneinfo") / name, zoneinfo / name
@@ -241,6 +247,8 @@ def install_clock(root: Path, kind: str, zone: str = "UTC") -> None:
         elif not dest.exists():
             shutil.copy2(source, dest)
     localtime = root / "etc" / "localtime"
+    for name in ("localtime", "localtime-copied-from", "timezone"):  # set again from scratch
+        (root / "etc" / name).unlink(missing_ok=True)
     target = f"/usr/share/zoneinfo/{zone}"
     if kind == "link":
         localtime.symlink_to(target)
