@@ -204,9 +204,7 @@ class ReloadSystemd(Change):
         return "systemctl daemon-reload"
 
     async def apply(self, ctx: ApplyContext) -> None:
-        result = await ctx.sh("systemctl daemon-reload", check=False)
-        if not result.ok:
-            raise ActionFailed(f"systemctl daemon-reload failed: {(result.stderr or result.stdout).strip()[-200:]}")
+        await ctx.sh("systemctl daemon-reload")
 
     def late_undo(self) -> str:
         return "systemctl daemon-reload"

@@ -138,9 +138,7 @@ class MakeDir(Change):
         return {**super().to_dict(), "path": self.path}
 
     async def apply(self, ctx: ApplyContext) -> None:
-        result = await ctx.sh(f"mkdir -m {self.mode:o} -- {_q(self.path)}", check=False)
-        if not result.ok:
-            raise ActionFailed(f"creating {self.path} failed: {(result.stderr or result.stdout).strip()[-200:]}")
+        await ctx.sh(f"mkdir -m {self.mode:o} -- {_q(self.path)}")
 
     def undo_script(self) -> str:
         return f"rmdir -- {_q(self.path)}"
@@ -199,9 +197,7 @@ class BackupCopy(Change):
         return {**super().to_dict(), "path": self.path, "backup": self.backup, "prune": list(self.prune)}
 
     async def apply(self, ctx: ApplyContext) -> None:
-        result = await ctx.sh(f"cp -p -- {_q(self.path)} {_q(self.backup)}", check=False)
-        if not result.ok:
-            raise ActionFailed(f"backup of {self.path} failed: {(result.stderr or result.stdout).strip()[-200:]}")
+        await ctx.sh(f"cp -p -- {_q(self.path)} {_q(self.backup)}")
 
     def undo_script(self) -> str:
         return f"rm -f -- {_q(self.backup)}"
