@@ -1018,6 +1018,86 @@ def _start_bench(fleet: Fleet, count: int, dead_share: float, per_sshd: int, a: 
     fleet.write_config()
 
 
+# ------------------------------------------------------------------ agent install benchmark fleet
+BENCH_PYTHON = "/usr/bin/python3.11"  # Ansible's modules need Python on the endpoint
+BENCH_TAR = "/usr/bin/tar"  # and its unarchive needs GNU tar, as an Ubuntu endpoint has
+AGENT_BENCH_SCRIPT = """set -e
+layers="$1"; sshd="$2"; config="$3"; shift 3
+for root in "$@"; do
+  mount -t proc proc "$root/proc"
+  mount --bind -o ro /usr/lib/python3.11 "$root/usr/lib/python3.11"
+  mount --bind -o ro /usr/lib/x86_64-linux-gnu "$root/usr/lib/x86_64-linux-gnu"
+done
+exec "$sshd" -D -e -f "$config"
+"""
+
+
+def start_agent_bench_fleet(count: int, *, per_sshd: int = 16, seed: int | None = None,
+                            startup_timeout: float = 120.0) -> Fleet:
+    """`count` agent-capable endpoints for install benchmarks: each its own Ubuntu 22.04 tree
+    (like the persona's: init layout, shadow tools, update-rc.d, /proc) with Python for
+    Ansible's modules (this machine's, its standard library and shared libraries mounted
+    read-only), its own agent port, key auth; one sshd per `per_sshd` addresses choosing the
+    tree by the address connected to (`Match LocalAddress`)."""
+    require_tools()
+    rng = random.Random(seed)
+    a, _ = pick_subnet(rng)
+    fleet = Fleet(_new_base("flageemonitor-bench-"))
+    try:
+        _start_agent_bench(fleet, count, per_sshd, a, rng, startup_timeout)
+    except BaseException:
+        fleet.remove()
+        raise
+    return fleet
+
+
+def _start_agent_bench(fleet: Fleet, count: int, per_sshd: int, a: int, rng: random.Random, timeout: float) -> None:
+    base = fleet.base
+    _keygen(fleet.client_key, "ed25519")
+    authorized = base / "authorized_keys"
+    authorized.write_text((base / "client_ed25519.pub").read_text())
+    host_key = base / "host_ed25519"
+    _keygen(host_key, "ed25519")
+    busybox = base / "busybox"
+    shutil.copy2(BUSYBOX, busybox)
+    ubuntu = next(p for p in PERSONAS if p.key == "ubuntu2204")
+    programs = (*ubuntu.tools, BENCH_PYTHON, BENCH_TAR)
+    tools = stage_tools(base / "tools", programs)
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    port = free_port(f"127.{a}.1.1")
+    agent_ports: set[int] = set()
+    roots: dict[str, Path] = {}
+    for i in range(count):
+        ip = f"127.{a}.{1 + i // 200}.{1 + i % 200}"
+        name = f"{REDE}-LOJA{1 + i // 100:03d}-PDV{200 + i % 100}"
+        key = f"ep{i:04d}"
+        root = base / key / "root"
+        build_chroot(root, ubuntu.files, busybox, dirs=(*ubuntu.dirs, "usr/lib/python3.11",
+                                                        "usr/lib/x86_64-linux-gnu"), tools=tools, programs=programs)
+        (root / "bin" / "sha1sum").symlink_to("busybox")
+        (root / "usr" / "bin" / "python3").symlink_to("python3.11")
+        roots[ip] = root
+        fleet.endpoints.append(Endpoint(name, ip, port, key, "key", agent_port=free_agent_port(rng, agent_ports)))
+    logs: list[Path] = []
+    ips = list(roots)
+    for n in range(0, count, per_sshd):
+        group = ips[n:n + per_sshd]
+        sdir = base / f"sshd{n // per_sshd:03d}"
+        sdir.mkdir(mode=0o700)
+        config = sdir / "sshd_config"
+        matches = "".join(f"Match LocalAddress {ip}\n    ChrootDirectory {roots[ip]}\n" for ip in group)
+        config.write_text(_sshd_config(sdir, [(ip, port) for ip in group], [host_key], roots[group[0]], authorized,
+                                       password=False) + matches)
+        _run([SSHD, "-t", "-f", str(config)])
+        log = sdir / "sshd.log"
+        logs.append(log)
+        fleet._spawn(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", AGENT_BENCH_SCRIPT,
+                      "fleet-bench-sshd", str(sdir), SSHD, str(config), *(str(roots[ip]) for ip in group)], log)
+    wait_listening([(ip, port) for ip in ips], timeout, logs)
+    fleet.write_inventory()
+    fleet.write_config()
+
+
 def _wait_ready(log: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -1090,4 +1170,4 @@ if __name__ == "__main__":
 
 
 __all__ = ["PASSWORD", "PERSONAS", "REDE", "SUDO_USERS", "Endpoint", "Fleet", "FleetError", "Persona", "SudoUser",
-           "start_bench_fleet", "start_persona_fleet", "start_sudo_fleet", "stop_dir"]
+           "start_agent_bench_fleet", "start_bench_fleet", "start_persona_fleet", "start_sudo_fleet", "stop_dir"]

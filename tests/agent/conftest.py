@@ -43,14 +43,14 @@ def build_repository(out: Path, revision: int = 1) -> Path:
 
 @pytest.fixture(scope="session")
 def agent_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real bundle repository (revision 1)."""
+    """The real bundle repository. `FLAGEEMONITOR_TEST_AGENT_REPO` names one built earlier by
+    `python -m deploy.agent_bundle.build --out DIR` (saves the build when iterating)."""
+    prebuilt = os.environ.get("FLAGEEMONITOR_TEST_AGENT_REPO")
+    if prebuilt:
+        if not (Path(prebuilt) / "SHA256SUMS").is_file():
+            pytest.fail(f"FLAGEEMONITOR_TEST_AGENT_REPO={prebuilt}: no SHA256SUMS there", pytrace=False)
+        return Path(prebuilt)
     return build_repository(tmp_path_factory.mktemp("agent-repo") / "repo")
-
-
-@pytest.fixture(scope="session")
-def agent_repo_v2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same agent as a newer bundle revision (an upgrade)."""
-    return build_repository(tmp_path_factory.mktemp("agent-repo-v2") / "repo", revision=2)
 
 
 def repack(archive: bytes, replace: dict[str, bytes]) -> bytes:

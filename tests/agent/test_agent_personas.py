@@ -27,6 +27,7 @@ PERSONAS = {"ubuntu2204": "FLEET-LOJA001-PDV201", "ubuntu1404_i686": "FLEET-LOJA
             "mint21": "FLEET-LOJA001-PDV203", "slackware1337": "FLEET-LOJA001-PDV204"}
 SUDO_HOST = "FLEET-LOJA003-PDV201"  # fmtest-pw: sudo with a password
 PIDFILE = "ariusmonitor/logs/zabbix_agentd.pid"
+TOOL_BACKUPS = {f"etc/{name}-" for name in ("passwd", "shadow", "group", "gshadow")}
 
 
 @dataclass
@@ -52,7 +53,12 @@ class Target:
         return (self.root / PIDFILE).read_text().strip()
 
     def tree(self) -> dict[str, tuple[object, ...]]:
-        return listing(self.root, under=self.under)
+        found = listing(self.root, under=self.under)
+        if self.persona == "sudo":
+            # the shadow tools rewrite their own `-` backups on every change; this endpoint's are
+            # the machine's, older than its account files, so they cannot come back as they were
+            return {k: v for k, v in found.items() if k not in TOOL_BACKUPS}
+        return found
 
 
 @pytest.fixture(params=[*PERSONAS, "sudo"])
@@ -94,7 +100,7 @@ def test_install_plan_rerun_reconfigure_uninstall(target: Target, agent_repo: Pa
 
     target.fleet.clear_commands()
     again = cli.host("run", "pdv_install", name=name)
-    assert (again["status"], again["detail"], again["changes"]) == ("ok", "unchanged", []), again
+    assert (again["status"], again["detail"].split(";")[0], again["changes"]) == ("ok", "unchanged", []), again
     assert target.pid() == pid
     if target.logs_commands:
         commands = target.fleet.commands(target.persona)
@@ -120,7 +126,7 @@ def test_install_plan_rerun_reconfigure_uninstall(target: Target, agent_repo: Pa
     assert diff(before, target.tree()) == {}
     assert wait_for("the agent to stop answering", lambda: agent_ping(target.ip, target.port) is None, 20)
     gone = cli.host("run", "pdv_uninstall", name=name)
-    assert (gone["status"], gone["detail"]) == ("ok", "unchanged")
+    assert (gone["status"], gone["detail"].split(";")[0]) == ("ok", "unchanged")
 
 
 BROKEN_SETUP = b"#!/bin/sh\necho 'setup: broken on purpose' >&2\nexit 1\n"

@@ -253,44 +253,47 @@ class SshSession:
     async def put(self, data: bytes, remote_path: str, *, mode: int = 0o644, sudo: bool = False,
                   sha256: str | None = None, backup: str | None = None, owner: str | None = None) -> None:
         """Upload beside the target under a temporary name, then rename over it atomically.
-        With `sudo` for a non-root user the file goes to a private temp file first and is moved
-        into place by root. `sha256`: the temporary file's checksum is verified on the endpoint
-        before the rename (a mismatch leaves the target untouched). `backup`: the current target,
-        if any, is kept under this path (hard link, else copy) before the rename. `owner`:
-        numeric `uid:gid` for the new file (root or sudo)."""
+
+        The bytes travel on the standard input of `cat` in an exec channel (no SFTP: many old
+        endpoints have no sftp-server), always as the login user: with `sudo` for a non-root user
+        they go to a private staging file in /tmp and root then moves them into place, so no
+        password ever shares a stream with the data. `sha256`: the temporary file's checksum is
+        verified on the endpoint before the rename (a mismatch leaves the target untouched).
+        `backup`: the current target, if any, is kept under this path (hard link, else copy).
+        `owner`: numeric `uid:gid` for the new file (root or sudo). Root needs one round trip."""
         elevated = sudo and not self.is_root
         directory, name = posixpath.split(remote_path)
-        tmp_name = f".{name}.flagee-{secrets.token_hex(6)}"
-        final_tmp = posixpath.join(directory or ".", tmp_name)
+        token = secrets.token_hex(6)
+        final_tmp = posixpath.join(directory or ".", f".{name}.flagee-{token}")
+        staging = f"/tmp/.{name}.flagee-stage-{token}" if elevated else None  # noqa: S108 - random, 0600
+        receive = f"umask 077; cat > {_q(staging or final_tmp)}"
+        place = place_script(final_tmp, remote_path, mode=mode, sha256=sha256, backup=backup, staging=staging,
+                             owner=owner)
+        line = receive + (f" || {{ rm -f -- {_q(staging)}; exit 1; }}" if staging else f" && {place}")
+        result = await self._exec_bytes(line, data, self.command_timeout, f"upload of {remote_path}")
+        if not result.ok:
+            tail = (result.stderr or result.stdout).strip()[-300:]
+            raise ActionFailed(f"{self.host.name}: upload of {remote_path} failed (exit {result.exit_status}): {tail}")
+        if elevated:
+            await self.run(place, sudo=True, check=True)
+
+    async def _exec_bytes(self, line: str, data: bytes, timeout: float, what: str) -> CommandResult:
+        """Run `line` with `data` as its standard input (binary safe)."""
+        if self.closed:
+            raise _unreachable(self.host, "connection already closed")
         try:
-            async with self._conn.start_sftp_client() as sftp:
-                if not elevated:
-                    await self._write(sftp, final_tmp, data, mode)
-                    if sha256 is None and backup is None and owner is None:
-                        try:
-                            await sftp.posix_rename(final_tmp, remote_path)
-                        except asyncssh.SFTPError:
-                            await sftp.rename(final_tmp, remote_path)
-                        return
-                else:
-                    staging = posixpath.join("/tmp", tmp_name)  # noqa: S108 - random name, mode 0600, moved by root
-                    await self._write(sftp, staging, data, 0o600)
+            proc = await asyncio.wait_for(self._conn.run(line, input=data, check=False, encoding=None),
+                                          timeout=timeout)
         except TimeoutError:
             self.abort()
-            raise CommandTimeout(f"{self.host.name}: upload of {remote_path} timed out") from None
-        except asyncssh.SFTPError as exc:
-            raise ActionFailed(f"{self.host.name}: upload of {remote_path} failed: {exc.reason}") from None
-        script = place_script(final_tmp, remote_path, mode=mode, sha256=sha256, backup=backup,
-                              staging=staging if elevated else None, owner=owner)
-        await self.run(script, sudo=elevated, check=True)
-
-    async def _write(self, sftp: asyncssh.SFTPClient, path: str, data: bytes, mode: int) -> None:
-        async def write() -> None:
-            async with sftp.open(path, "wb") as fh:
-                await fh.write(data)
-            await sftp.chmod(path, mode)
-
-        await asyncio.wait_for(write(), timeout=self.command_timeout)
+            raise CommandTimeout(f"{self.host.name}: {what} did not finish within {timeout:g}s") from None
+        except (asyncssh.Error, OSError) as exc:
+            self.abort()
+            raise _unreachable(self.host, f"connection lost during {what} ({type(exc).__name__})") from None
+        status = proc.exit_status if proc.exit_status is not None else -1
+        out, err = (x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x or "")
+                    for x in (proc.stdout, proc.stderr))
+        return CommandResult(status, out, err)
 
     def abort(self) -> None:
         if not self.closed:
@@ -317,7 +320,8 @@ def place_script(tmp: str, target: str, *, mode: int, sha256: str | None, backup
     failure removes the temporary files and leaves the target as it was (exit 3: checksum)."""
     steps = []
     if staging is not None:
-        steps.append(f"cp -- {_q(staging)} {_q(tmp)} && chmod {mode:o} {_q(tmp)}")
+        steps.append(f"cp -- {_q(staging)} {_q(tmp)}")
+    steps.append(f"chmod {mode:o} {_q(tmp)}")
     if sha256 is not None:
         if not all(c in "0123456789abcdef" for c in sha256) or len(sha256) != 64:
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
