@@ -32,7 +32,7 @@ How a persona is made (root, no systemd; OpenSSH 9.2 and busybox-static from Deb
 - each persona has its own agent port (the inventory's `agent_port`), since the personas share
   the machine's network namespace and an agent binds every address;
 - a 32-bit endpoint: root's login shell runs every command under `linux32` (uname -m prints
-  i686); not a `ForceCommand`, which would also capture the sftp subsystem and break uploads;
+  i686); not a `ForceCommand`, which would also capture the sftp subsystem;
   Slackware 13: sshd restricted to SHA-1/CBC-era algorithms and an RSA host key;
   a hanging endpoint answers the facts probe and never finishes any other command;
 - password auth for root without touching the machine's /etc/shadow: with `UsePAM no` sshd
