@@ -62,7 +62,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -962,16 +962,23 @@ def start_bench_fleet(count: int, *, dead_share: float = 0.1, per_sshd: int = 16
     require_tools()
     rng = random.Random(seed)
     a, _ = pick_subnet(rng)
-    fleet = Fleet(_new_base("flageemonitor-bench-"))
+    return _started("flageemonitor-bench-", lambda fleet: _start_bench(fleet, count, dead_share, per_sshd, a,
+                                                                         startup_timeout))
+
+
+def _started(prefix: str, start: Callable[[Fleet], None]) -> Fleet:
+    """A new fleet directory, filled by `start`; removed again (processes stopped) if it fails."""
+    fleet = Fleet(_new_base(prefix))
     try:
-        _start_bench(fleet, count, dead_share, per_sshd, a, startup_timeout)
+        start(fleet)
     except BaseException:
         fleet.remove()
         raise
     return fleet
 
 
-def _start_bench(fleet: Fleet, count: int, dead_share: float, per_sshd: int, a: int, timeout: float) -> None:
+def _bench_keys(fleet: Fleet) -> tuple[Path, Path, Path]:
+    """The client key authorized, the host key and busybox of a benchmark fleet."""
     base = fleet.base
     _keygen(fleet.client_key, "ed25519")
     authorized = base / "authorized_keys"
@@ -980,6 +987,12 @@ def _start_bench(fleet: Fleet, count: int, dead_share: float, per_sshd: int, a: 
     _keygen(host_key, "ed25519")
     busybox = base / "busybox"
     shutil.copy2(BUSYBOX, busybox)
+    return authorized, host_key, busybox
+
+
+def _start_bench(fleet: Fleet, count: int, dead_share: float, per_sshd: int, a: int, timeout: float) -> None:
+    base = fleet.base
+    authorized, host_key, busybox = _bench_keys(fleet)
     chroot = base / "root"
     build_chroot(chroot, _os_release("ubuntu", "22.04", "Ubuntu 22.04.4 LTS"), busybox)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
@@ -1042,24 +1055,13 @@ def start_agent_bench_fleet(count: int, *, per_sshd: int = 16, seed: int | None 
     require_tools()
     rng = random.Random(seed)
     a, _ = pick_subnet(rng)
-    fleet = Fleet(_new_base("flageemonitor-bench-"))
-    try:
-        _start_agent_bench(fleet, count, per_sshd, a, rng, startup_timeout)
-    except BaseException:
-        fleet.remove()
-        raise
-    return fleet
+    return _started("flageemonitor-bench-", lambda fleet: _start_agent_bench(fleet, count, per_sshd, a, rng,
+                                                                               startup_timeout))
 
 
 def _start_agent_bench(fleet: Fleet, count: int, per_sshd: int, a: int, rng: random.Random, timeout: float) -> None:
     base = fleet.base
-    _keygen(fleet.client_key, "ed25519")
-    authorized = base / "authorized_keys"
-    authorized.write_text((base / "client_ed25519.pub").read_text())
-    host_key = base / "host_ed25519"
-    _keygen(host_key, "ed25519")
-    busybox = base / "busybox"
-    shutil.copy2(BUSYBOX, busybox)
+    authorized, host_key, busybox = _bench_keys(fleet)
     ubuntu = next(p for p in PERSONAS if p.key == "ubuntu2204")
     programs = (*ubuntu.tools, BENCH_PYTHON, BENCH_TAR)
     tools = stage_tools(base / "tools", programs)

@@ -53,14 +53,7 @@ def bundle_repo(given: Path | None) -> Path:
 
 
 def pyinfra_bin() -> Path:
-    venv = CACHE / f"pyinfra-{PYINFRA_VERSION}"
-    exe = venv / "bin" / "pyinfra"
-    if not exe.exists():
-        print(f"installing pyinfra {PYINFRA_VERSION} into {venv} ...", file=sys.stderr)
-        subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(venv)], check=True)
-        subprocess.run(["uv", "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
-                        f"pyinfra=={PYINFRA_VERSION}"], check=True)
-    return exe
+    return fanout.tool_bin("pyinfra", PYINFRA_VERSION, "pyinfra", "pyinfra")  # type: ignore[no-any-return]
 
 
 def compile_bytecode(*trees: Path) -> None:
@@ -98,9 +91,13 @@ def parse_ansible(text: str) -> tuple[int, int, str]:
 
 
 def parse_pyinfra(text: str) -> tuple[int, int, str]:
-    errors = len(re.findall(r"Error|error:", text))
-    changed = re.findall(r"Changed:?\s*(\d+)", text)
-    return 0, errors, f"error lines {errors}" + (f", changed ops {sum(map(int, changed))}" if changed else "")
+    """From pyinfra's results table: `Grand total  OPS  SUCCESS  ERROR  NO-CHANGE` ('-' = 0);
+    counted in operations x hosts, not hosts."""
+    match = re.search(r"Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", text)
+    if not match:
+        return 0, 0, "no results table"
+    _total, success, error, unchanged = (0 if v == "-" else int(v) for v in match.groups())
+    return success + unchanged, error, f"operations: {success} changed, {unchanged} unchanged, {error} failed"
 
 
 def write_inputs(fleet: Fleet, repo: Path, forks: int) -> dict[str, Path]:

@@ -16,7 +16,7 @@ from flageemonitor.core.hosts import Host
 from flageemonitor.proxy.actions.base import ActionContext, RemoteSession
 from flageemonitor.proxy.agent import layout
 from flageemonitor.proxy.agent.bundle import Bundle, BundleFetcher
-from flageemonitor.proxy.agent.plan import AGENT, AgentState, Archive, agent_probe, agent_state, inspect_archive
+from flageemonitor.proxy.agent.plan import AGENT, AgentState, Archive, agent_probe, agent_state, inspect_cached
 from flageemonitor.proxy.changes import ApplyContext, ChangeAction, Plan, ServiceChange, parse_process, process_probe
 from flageemonitor.proxy.changes.verify import ProcessState, wait_until
 
@@ -60,7 +60,8 @@ class AgentAction(ChangeAction[AgentDesired, AgentState]):
         archives = {}
         for arch, name in layout.ARCHIVES.items():
             if name in data:
-                archives[arch] = await asyncio.to_thread(inspect_archive, name, data[name])
+                archives[arch] = await asyncio.to_thread(inspect_cached, name, data[name],
+                                                         bundle.files[name].path)
         ctx.shared["agent"] = Prepared(bundle, data, archives)
         ctx.prepared["bundle"] = bundle.to_dict()
         if not bundle.verified:
@@ -82,7 +83,8 @@ class AgentAction(ChangeAction[AgentDesired, AgentState]):
         return AgentDesired(settings)
 
     async def probe(self, session: RemoteSession, host: Host, ctx: ActionContext, desired: AgentDesired) -> AgentState:
-        result = await agent_probe().run(session, sudo=not session.is_root, timeout=ctx.command_timeout)
+        probe = agent_probe(desired.settings.listen_port)
+        result = await probe.run(session, sudo=not session.is_root, timeout=ctx.command_timeout)
         state = agent_state(result)
         if state.arch not in layout.ARCHIVES:
             raise ActionFailed(f"unsupported architecture {state.arch!r} (bundles exist for "
@@ -103,7 +105,7 @@ class AgentAction(ChangeAction[AgentDesired, AgentState]):
         port = desired.settings.listen_port
 
         async def check() -> ProcessState:
-            out = await apply.sh(process_probe(layout.PIDFILE), check=False)
+            out = await apply.sh(process_probe(layout.PIDFILE, port), check=False)
             return parse_process(out.stdout)
 
         got = await wait_until(check, lambda p: p.runs("zabbix_agentd") and p.listens_on(port),

@@ -10,11 +10,14 @@ config, a restart only when something the agent reads changed or it does not run
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import posixpath
 import shlex
 import tarfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flageemonitor.core.agent_conf import AgentSettings, render
 from flageemonitor.core.errors import ActionFailed, PrepareFailed
@@ -88,6 +91,24 @@ def inspect_archive(name: str, data: bytes) -> Archive:
     return Archive(name, sha256_hex(data), data, version[:40], members)
 
 
+def inspect_cached(name: str, data: bytes, cached: Path) -> Archive:
+    """`inspect_archive`, remembered beside the cached archive (`<sha256>.json`): the cache is
+    content-addressed, so what was found in it never changes, and a no-change run does not
+    decompress the archives again."""
+    memo = cached.with_name(cached.name + ".json")
+    try:
+        known = json.loads(memo.read_text())
+        if known["sha256"] == cached.name:
+            return Archive(name, known["sha256"], data, str(known["version"]), dict(known["members"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    archive = inspect_archive(name, data)
+    with contextlib.suppress(OSError):  # a read-only cache only costs time
+        memo.write_text(json.dumps({"sha256": archive.sha256, "version": archive.version,
+                                    "members": archive.members}))
+    return archive
+
+
 @dataclass
 class AgentState:
     arch: str
@@ -115,7 +136,7 @@ class AgentState:
         return (self.file(layout.MARKER).content or "").strip()
 
 
-def agent_probe(extra: Probe | None = None) -> Probe:
+def agent_probe(port: int | None = None, extra: Probe | None = None) -> Probe:
     probe = extra or Probe()
     for path in (layout.VERSION_FILE, layout.MARKER, layout.CONF):
         probe.file(path, content=True)
@@ -124,7 +145,7 @@ def agent_probe(extra: Probe | None = None) -> Probe:
     for asset in layout.ASSETS:
         probe.file(asset.path, content=asset.name.endswith(".conf"))
     probe.command("arch", "uname -m")
-    probe.command("agent", process_probe(layout.PIDFILE))
+    probe.command("agent", process_probe(layout.PIDFILE, port))
     return probe
 
 

@@ -71,13 +71,13 @@ class ChangeAction(RemoteAction, Generic[D, S]):
 
     async def run(self, session: RemoteSession, host: Host, ctx: ActionContext) -> ActionOutcome:
         wanted = self.desired(host, ctx)
-        if isinstance(wanted, Skip):
-            return ActionOutcome(True, wanted.reason, skipped=True, planned=ctx.dry_run)
+        if isinstance(wanted, Skip):  # skipped in a dry run too: nothing would be done
+            return ActionOutcome(True, wanted.reason, skipped=True)
         apply = ApplyContext(session, sudo=not session.is_root, timeout=ctx.command_timeout)
         state = await self.probe(session, host, ctx, wanted)
         plan = self.changes(wanted, state, ctx)
         if isinstance(plan, Skip):
-            return ActionOutcome(True, plan.reason, skipped=True, planned=ctx.dry_run)
+            return ActionOutcome(True, plan.reason, skipped=True)
         planned = [c.to_dict() for c in plan.changes]
         notes = "; ".join(plan.notes)
         if not plan.changes:

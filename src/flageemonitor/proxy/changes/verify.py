@@ -21,17 +21,21 @@ _MARK = "@@proc:"
 LISTEN = "0A"
 
 
-def process_probe(pidfile: str) -> str:
+def process_probe(pidfile: str, port: int | None = None) -> str:
     """Read-only shell: the PID in `pidfile`, its command line, its socket inodes and the
-    kernel's TCP tables."""
+    kernel's TCP tables (with `port`, only the lines naming that port: a host with many sockets
+    sends little)."""
     q = shlex.quote(pidfile)
+    tables = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null"
+    if port is not None:
+        tables += f" | grep -i ':{int(port):04X} '"
     return (
         f"p=$(head -n 1 {q} 2>/dev/null); case \"$p\" in ''|*[!0-9]*) p= ;; esac; "
         f"echo '{_MARK}pid'; echo \"$p\"; "
         f"echo '{_MARK}cmdline'; if [ -n \"$p\" ] && [ -r /proc/$p/cmdline ]; then "
         "tr '\\000' ' ' < /proc/$p/cmdline; echo; fi; "
         f"echo '{_MARK}fds'; if [ -n \"$p\" ]; then ls -l /proc/$p/fd 2>/dev/null | grep socket; fi; "
-        f"echo '{_MARK}tcp'; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; true"
+        f"echo '{_MARK}tcp'; {tables}; true"
     )
 
 
