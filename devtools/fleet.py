@@ -31,10 +31,10 @@ How a persona is made (root, no systemd; OpenSSH 9.2 and busybox-static from Deb
   records its arguments;
 - each persona has its own agent port (the inventory's `agent_port`), since the personas share
   the machine's network namespace and an agent binds every address;
-- a 32-bit endpoint: root's login shell runs every command under `linux32` (uname -m prints
-  i686); not a `ForceCommand`, which would also capture the sftp subsystem;
-  Slackware 13: sshd restricted to SHA-1/CBC-era algorithms and an RSA host key;
-  a hanging endpoint answers the facts probe and never finishes any other command;
+- a 32-bit endpoint: root's login shell runs busybox `sh` under `linux32` (uname -m prints
+  i686), so commands are 32-bit while SFTP (sshd's internal-sftp, no shell) still works;
+  Slackware 13: sshd restricted to SHA-1/CBC-era algorithms and an RSA host key; a hanging
+  endpoint answers the facts probe and never finishes any other command;
 - password auth for root without touching the machine's /etc/shadow: with `UsePAM no` sshd
   checks the password with getspnam(), so each persona's sshd runs in its own mount namespace
   (`unshare --mount`) where a one-line shadow file holding the persona's hash is bind-mounted
@@ -360,10 +360,9 @@ def _keygen(path: Path, kind: str) -> None:
 LOGGING_SHELL = """#!/bin/busybox sh
 # root's login shell: record the command sent (evidence for tests), then run it with busybox sh
 echo "${SSH_ORIGINAL_COMMAND:-$2}" >> /var/log/commands
-exec /bin/busybox sh "$@"
+exec @PERSONALITY@/bin/busybox sh "$@"
 """
-PLAIN_SHELL = '#!/bin/busybox sh\nexec /bin/busybox sh "$@"\n'
-LINUX32 = "exec /bin/linux32 /bin/busybox sh"  # a 32-bit endpoint's shell (uname -m: i686)
+PLAIN_SHELL = '#!/bin/busybox sh\nexec @PERSONALITY@/bin/busybox sh "$@"\n'
 
 
 def build_chroot(root: Path, files: dict[str, str], busybox: Path, *, hang: bool = False,
@@ -372,7 +371,7 @@ def build_chroot(root: Path, files: dict[str, str], busybox: Path, *, hang: bool
     """A minimal endpoint tree: busybox applets, /dev nodes, /proc (mounted by the persona's sshd),
     /root, /tmp, the user database, the release files and `dirs`; `programs` are installed from the
     staged `tools` (see `stage_tools`). With `log_commands` every command sent is appended to
-    /var/log/commands in the tree."""
+    /var/log/commands in the tree; with `arch32` root's shell runs under linux32 (uname -m: i686)."""
     for sub in ("bin", "sbin", "etc", "root", "tmp", "dev", "proc", "var/log", *dirs):
         (root / sub).mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)  # noqa: S103 - an endpoint's / as on a real system (inside a 0700 fleet dir)
@@ -384,7 +383,7 @@ def build_chroot(root: Path, files: dict[str, str], busybox: Path, *, hang: bool
             link.symlink_to("busybox")
     shell = root / "bin" / "bash"
     text = LOGGING_SHELL if log_commands else PLAIN_SHELL
-    shell.write_text(text.replace("exec /bin/busybox sh", LINUX32) if arch32 else text)
+    shell.write_text(text.replace("@PERSONALITY@", "/bin/linux32 " if arch32 else ""))
     shell.chmod(0o755)
     for name, (major, minor) in DEVICES.items():
         node = root / "dev" / name
@@ -820,7 +819,8 @@ def _start_personas(fleet: Fleet, personas: tuple[Persona, ...], a: int, b: int,
         pdir.mkdir(mode=0o700)
         chroot = pdir / "root"
         build_chroot(chroot, persona.files, busybox, hang=persona.hang, log_commands=True, dirs=persona.dirs,
-                     tools=tools, programs=(*persona.tools, *CLOCK_TOOLS.get(persona.key, ())), arch32=persona.arch32)
+                     tools=tools, programs=(*persona.tools, *CLOCK_TOOLS.get(persona.key, ())),
+                     arch32=persona.arch32)
         if persona.key in CLOCKS:
             install_clock(chroot, CLOCKS[persona.key])
         if persona.key in NTPDATE_PERSONAS:
