@@ -77,6 +77,19 @@ def pings(fleet: Fleet) -> int:
         return sum(pool.map(one, fleet.endpoints))
 
 
+LOGS = CACHE / "agent-install-logs"
+
+
+def logged(name: str, parse: Any) -> Any:
+    """`parse`, keeping the contender's output in LOGS/<name>.log for a look afterwards."""
+    def run(text: str) -> tuple[int, int, str]:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        (LOGS / f"{name}.log").write_text(text)
+        result: tuple[int, int, str] = parse(text)
+        return result
+    return run
+
+
 def parse_ours(text: str) -> tuple[int, int, str]:
     report = json.loads(text)
     s = report["summary"]
@@ -117,6 +130,16 @@ def write_inputs(fleet: Fleet, repo: Path, forks: int) -> dict[str, Path]:
     return {"ini": base / "ansible.ini", "cfg": base / "ansible.cfg", "pyinv": base / "pyinfra_inventory.py"}
 
 
+class Results(list[tuple[Any, str]]):
+    """Measures in order; each is also printed to stderr as it completes (a long run shows progress)."""
+
+    def append(self, item: tuple[Any, str]) -> None:
+        m, up = item
+        print(f"  {m.name}: {m.wall:.1f}s wall, {m.cpu:.1f}s CPU, agents up {up}, {m.note}", file=sys.stderr,
+              flush=True)
+        super().append(item)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hosts", type=int, default=200)
@@ -132,7 +155,7 @@ def main() -> int:
     compile_bytecode(ROOT / "src", Path(sys.prefix) / "lib", *(p.parents[1] / "lib" for p in (ansible, pyinfra) if p))
     print(f"starting {n} agent-capable endpoints ...", file=sys.stderr)
     fleet = start_agent_bench_fleet(n)
-    results: list[tuple[Measure, str]] = []
+    results = Results()
     try:
         fleet.write_config(ssh={"timeout": 10, "command_timeout": 120, "host_key_policy": "pin"}, max_threads=n,
                            PARAM_LOCAL_REPO_DIR=str(repo), PARAM_PROXY_IP="127.0.0.1")
@@ -154,7 +177,7 @@ def main() -> int:
         results.append((bare, "-"))
         for phase in ("cold", "no-change"):
             m = measure(f"flageemonitor run pdv_install ({phase})", [*cli, "run", "pdv_install", *common], env,
-                        parse_ours)
+                        logged(f"flageemonitor-{phase}", parse_ours))
             results.append((m, str(pings(fleet)) if phase == "cold" else "-"))
         if pyinfra is not None:
             reset()
@@ -162,7 +185,7 @@ def main() -> int:
             argv = [str(pyinfra), str(files["pyinv"]), str(HERE / "pyinfra_deploy.py"), "--yes",
                     "--parallel", str(args.forks)]
             for phase in ("cold", "no-change"):
-                m = measure(f"pyinfra deploy ({phase})", argv, penv, parse_pyinfra)
+                m = measure(f"pyinfra deploy ({phase})", argv, penv, logged(f"pyinfra-{phase}", parse_pyinfra))
                 results.append((m, str(pings(fleet)) if phase == "cold" else "-"))
         if ansible is not None:
             reset()
@@ -171,7 +194,8 @@ def main() -> int:
             playbook = str(ansible.parent / "ansible-playbook")
             for phase in ("cold", "no-change"):
                 m = measure(f"ansible-playbook ({phase})", [playbook, "-i", str(files["ini"]),
-                                                            str(HERE / "playbook.yml")], aenv, parse_ansible)
+                                                            str(HERE / "playbook.yml")], aenv,
+                            logged(f"ansible-{phase}", parse_ansible))
                 results.append((m, str(pings(fleet)) if phase == "cold" else "-"))
         reset()
     finally:

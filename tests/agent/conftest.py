@@ -1,7 +1,7 @@
-"""The agent suites' fixtures: a real agent bundle repository (built once per machine by
-`deploy.agent_bundle.build` from Debian's zabbix-agent packages, cached), variants of it (an
-upgrade, a broken one), the endpoint's file tree as a comparable listing, and a real Zabbix
-`agent.ping` to an endpoint's agent port."""
+"""The agent suites' fixtures: the real agent bundle repository (`agent_bundle`, built by
+`deploy.agent_bundle.build` from Debian's zabbix-agent packages), broken variants of it, the
+endpoint's file tree as a comparable listing, and a real Zabbix `agent.ping` to an endpoint's
+agent port."""
 
 from __future__ import annotations
 
@@ -25,32 +25,22 @@ from zabbix_utils import Getter
 from tests.fixtures.bundle_repo import write_sums
 from tests.fixtures.sshd import CliResult
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD_TIMEOUT_S = 1200
 # what a listing leaves out: the kernel's views, and the personas' own command log
 SKIP = ("proc", "dev", "sys", "run", "var/log/commands")
 
 
-def build_repository(out: Path, revision: int = 1) -> Path:
-    proc = subprocess.run([sys.executable, "-m", "deploy.agent_bundle.build", "--out", str(out),
-                           "--revision", str(revision)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=BUILD_TIMEOUT_S, check=False)
-    if proc.returncode != 0:
-        pytest.fail(f"the agent bundle could not be built (deploy.agent_bundle.build, exit {proc.returncode}): "
-                    f"{(proc.stderr or proc.stdout).strip()[-1500:]}", pytrace=False)
-    return out
-
-
 @pytest.fixture(scope="session")
-def agent_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real bundle repository. `FLAGEEMONITOR_TEST_AGENT_REPO` names one built earlier by
-    `python -m deploy.agent_bundle.build --out DIR` (saves the build when iterating)."""
+def agent_repo(request: pytest.FixtureRequest) -> Path:
+    """The real bundle repository (`agent_bundle`: built once per builder version, cached).
+    `FLAGEEMONITOR_TEST_AGENT_REPO` names one built earlier by
+    `python -m deploy.agent_bundle.build --out DIR` instead."""
     prebuilt = os.environ.get("FLAGEEMONITOR_TEST_AGENT_REPO")
     if prebuilt:
         if not (Path(prebuilt) / "SHA256SUMS").is_file():
             pytest.fail(f"FLAGEEMONITOR_TEST_AGENT_REPO={prebuilt}: no SHA256SUMS there", pytrace=False)
         return Path(prebuilt)
-    return build_repository(tmp_path_factory.mktemp("agent-repo") / "repo")
+    repo: Path = request.getfixturevalue("agent_bundle")
+    return repo
 
 
 def repack(archive: bytes, replace: dict[str, bytes]) -> bytes:

@@ -116,7 +116,7 @@ class UninstallEndpointAgent(ChangeAction[Wanted, ProbeResult]):
     def changes(self, desired: Wanted, state: ProbeResult, ctx: ActionContext) -> Plan:
         changes: list[Change] = []
         agent = parse_process(state.outputs["agent"].stdout if "agent" in state.outputs else "")
-        if agent.runs("zabbix_agentd") and state.file(layout.STOP).exists:
+        if agent.runs(layout.AGENTD) and state.file(layout.STOP).exists:
             changes.append(ServiceChange(AGENT, "stop", was_running=True, reason="uninstall"))
         links = [ln.strip() for ln in state.outputs["links"].stdout.splitlines() if ln.strip().startswith("/")]
         for path in links:
@@ -127,9 +127,12 @@ class UninstallEndpointAgent(ChangeAction[Wanted, ProbeResult]):
                 changes.append(RemovePath(path, state.file(path)))
         rc_local = state.file(layout.RC_LOCAL)
         if rc_local.content is not None and layout.RC_BEGIN in rc_local.content:
-            new = without_block(rc_local.content).encode()
-            changes.append(PutFile(layout.RC_LOCAL, new, rc_local, mode=rc_local.mode or 0o755, text=True,
-                                   label="remove the ARIUSMONITOR block"))
+            rest = without_block(rc_local.content)
+            if rest.strip() in {"", "#!/bin/sh"}:  # setup.sh created it for the block alone (LAYOUT.md)
+                changes.append(RemovePath(layout.RC_LOCAL, rc_local))
+            else:
+                changes.append(PutFile(layout.RC_LOCAL, rest.encode(), rc_local, mode=rc_local.mode or 0o755,
+                                       text=True, label="remove the ARIUSMONITOR block"))
         for path in (layout.ROOT, *LEFTOVERS):
             if state.file(path).exists:
                 changes.append(RemovePath(path, state.file(path)))
@@ -143,4 +146,4 @@ class UninstallEndpointAgent(ChangeAction[Wanted, ProbeResult]):
             if new_text != old.content:  # no diff for the shadow files: their lines hold password hashes
                 changes.append(PutFile(path, new_text.encode(), old, mode=old.mode or 0o644,
                                        text="shadow" not in path, label=f"remove {layout.USER}"))
-        return Plan(changes, {"agent_running": agent.runs("zabbix_agentd")})
+        return Plan(changes, {"agent_running": agent.runs(layout.AGENTD)})

@@ -108,11 +108,11 @@ class AgentAction(ChangeAction[AgentDesired, AgentState]):
             out = await apply.sh(process_probe(layout.PIDFILE, port), check=False)
             return parse_process(out.stdout)
 
-        got = await wait_until(check, lambda p: p.runs("zabbix_agentd") and p.listens_on(port),
+        got = await wait_until(check, lambda p: p.runs(layout.AGENTD) and p.listens_on(port),
                                deadline_s=VERIFY_DEADLINE_S)
-        if got.runs("zabbix_agentd") and got.listens_on(port):
+        if got.runs(layout.AGENTD) and got.listens_on(port):
             return None
-        why = "the agent is not running" if not got.runs("zabbix_agentd") else f"nothing listens on port {port}"
+        why = "the agent is not running" if not got.runs(layout.AGENTD) else f"nothing listens on port {port}"
         tail = await apply.sh(f"tail -n 3 {shlex.quote(layout.LOGFILE)} 2>/dev/null", check=False)
         last = " | ".join(ln.strip() for ln in tail.stdout.splitlines() if ln.strip())[-300:]
         return f"{why} {VERIFY_DEADLINE_S:g}s after the (re)start" + (f" (log: {last})" if last else "")

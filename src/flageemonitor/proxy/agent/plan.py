@@ -120,7 +120,7 @@ class AgentState:
 
     @property
     def running(self) -> bool:
-        return self.process.runs("zabbix_agentd")
+        return self.process.runs(layout.AGENTD)
 
     @property
     def installed(self) -> bool:

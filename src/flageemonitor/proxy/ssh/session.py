@@ -278,22 +278,32 @@ class SshSession:
             await self.run(place, sudo=True, check=True)
 
     async def _exec_bytes(self, line: str, data: bytes, timeout: float, what: str) -> CommandResult:
-        """Run `line` with `data` as its standard input (binary safe)."""
+        """Run `line` with `data` as its standard input (binary safe), written in chunks that
+        wait for the channel's window: a fan-out of large uploads holds a window per host in
+        memory, not a copy of the file per host."""
         if self.closed:
             raise _unreachable(self.host, "connection already closed")
+
+        async def go() -> CommandResult:
+            proc = await self._conn.create_process(line, encoding=None)
+            view = memoryview(data)
+            for start in range(0, len(view), UPLOAD_CHUNK):
+                proc.stdin.write(view[start:start + UPLOAD_CHUNK])
+                await proc.stdin.drain()
+            proc.stdin.write_eof()
+            out, err = await proc.communicate()
+            status = proc.exit_status if proc.exit_status is not None else -1
+            return CommandResult(status, bytes(out or b"").decode("utf-8", "replace"),
+                                 bytes(err or b"").decode("utf-8", "replace"))
+
         try:
-            proc = await asyncio.wait_for(self._conn.run(line, input=data, check=False, encoding=None),
-                                          timeout=timeout)
+            return await asyncio.wait_for(go(), timeout=timeout)
         except TimeoutError:
             self.abort()
             raise CommandTimeout(f"{self.host.name}: {what} did not finish within {timeout:g}s") from None
         except (asyncssh.Error, OSError) as exc:
             self.abort()
             raise _unreachable(self.host, f"connection lost during {what} ({type(exc).__name__})") from None
-        status = proc.exit_status if proc.exit_status is not None else -1
-        out, err = (x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x or "")
-                    for x in (proc.stdout, proc.stderr))
-        return CommandResult(status, out, err)
 
     def abort(self) -> None:
         if not self.closed:
@@ -311,6 +321,7 @@ class SshSession:
 
 
 _q = shlex.quote
+UPLOAD_CHUNK = 256 * 1024
 
 
 def place_script(tmp: str, target: str, *, mode: int, sha256: str | None, backup: str | None,
