@@ -22,8 +22,11 @@ from pathlib import Path
 
 import httpx
 
-from flageemonitor.server import crud, migrate
+from flageemonitor.server import migrate
+from flageemonitor.server.core.config import Settings
 from flageemonitor.server.core.db import make_engine, make_sessionmaker, session_scope
+from flageemonitor.server.core.secretbox import SecretBox
+from flageemonitor.server.services import clients, configs, networks, tokens
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # devtools/ lives beside src/
 from devtools.processes import stop_group
@@ -78,10 +81,10 @@ def seed(db_url: str) -> str:
     engine = make_engine(db_url)
     migrate.upgrade(engine)
     with session_scope(make_sessionmaker(engine)) as s:
-        crud.add_client(s, "bench", "bench")
-        crud.add_network(s, "bench", "BENCH", "bench")
-        crud.set_config(s, "BENCH", CONFIG, "bench")
-        token, _ = crud.issue_token(s, "bench", "bench", networks=["BENCH"])
+        clients.add(s, "bench", "bench")
+        networks.add(s, "bench", "BENCH", "bench")
+        configs.store(s, "BENCH", CONFIG, "bench", box=SecretBox(Settings(database_url=db_url).key_file))
+        token, _ = tokens.issue(s, "bench", "bench", networks=["BENCH"])
     engine.dispose()
     return token
 

@@ -182,7 +182,8 @@ def test_hostile_values_are_refused_and_nothing_runs(persona_fleet: Fleet, agent
     for hostile in ("127.0.0.1\nServer=0.0.0.0/0", f"$(touch {marker})", f"127.0.0.1; touch {marker}"):
         cli.configure(agent_repo, PARAM_PROXY_IP=hostile)
         refused = cli("run", "pdv_install", "--host", PERSONAS["ubuntu2204"])
-        assert refused.returncode == 3 and "PARAM_PROXY_IP" in refused.stderr
+        # a JSON run reports its refusal as a JSON error document on stdout
+        assert refused.returncode == 3 and "PARAM_PROXY_IP" in json.loads(refused.stdout)["error"]
     assert not (root / marker.lstrip("/")).exists()
     assert persona_fleet.commands("ubuntu2204") == []
     assert json.loads(result.stdout)["summary"]["failures"] == 1

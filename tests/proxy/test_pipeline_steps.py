@@ -94,7 +94,11 @@ def test_resolve_rejects_unknown_provider() -> None:
         resolve_action(RunRequest("test_endpoint_connection", provider="acme"), config())
 
 
-def test_catalogued_action_without_implementation_is_refused() -> None:
+def test_catalogued_action_without_implementation_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A catalog newer than the code: the name resolves, no implementation is registered."""
+    import flageemonitor.proxy.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "get_action", lambda canonical: None)
     with pytest.raises(ActionNotImplemented, match="not implemented"):
         resolve_action(RunRequest("cupons"), config())
 
@@ -300,10 +304,13 @@ def test_override_is_keyed_on_the_canonical_name_and_resolved_like_a_request() -
     assert override_for("zanthus", "test_endpoint_privilege", cfg) is None
 
 
-def test_override_to_an_unknown_or_unimplemented_action_is_refused() -> None:
+def test_override_to_an_unknown_or_unimplemented_action_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import flageemonitor.proxy.pipeline as pipeline_module
+
     with pytest.raises(UnknownAction):
         override_for("arius", "test_endpoint_connection",
                      config(PARAM_PROVIDER_ACTION_OVERRIDES={"arius": {"test_endpoint_connection": "nope"}}))
+    monkeypatch.setattr(pipeline_module, "get_action", lambda canonical: None)  # a catalog newer than the code
     with pytest.raises(ActionNotImplemented):
         override_for("arius", "test_endpoint_connection",
                      config(PARAM_PROVIDER_ACTION_OVERRIDES={"arius": {"test_endpoint_connection": "cupons"}}))

@@ -45,10 +45,15 @@ def test_unknown_action_exits_2_with_suggestions(env: Path) -> None:
     assert code == 2 and "pdv_test_connection" in err
 
 
-def test_unimplemented_and_unknown_provider_exit_2(env: Path) -> None:
+def test_unimplemented_and_unknown_provider_exit_2(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import flageemonitor.proxy.pipeline as pipeline_module
+
     inv = str(inventory(env / "inv.yaml"))
     cfg = str(env / "config.json")
-    assert invoke("run", "cupons", "--config", cfg, "--inventory", inv)[0] == 2
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline_module, "get_action", lambda canonical: None)  # a catalog newer than the code
+        code, _, err = invoke("run", "cupons", "--config", cfg, "--inventory", inv)
+    assert code == 2 and "not implemented" in err
     assert invoke("run", "test_endpoint_connection", "--provider", "acme", "--config", cfg, "--inventory", inv)[0] == 2
     assert invoke("run", "test_endpoint_connection", "--compat-mode", "loud", "--config", cfg)[0] == 2
 

@@ -1,16 +1,9 @@
 """Seed data for the Zabbix suite: one network (MLAR) with endpoints of every kind, and a
-second network (OUTRA) whose hosts the default scope must never select; and a real store
-database (MariaDB) for register_endpoints' database source."""
+second network (OUTRA) whose hosts the default scope must never select."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,89 +99,3 @@ def seeded(zabbix_server: ZabbixServer) -> Seed:
     wait_for("the seeded trigger to enter PROBLEM", lambda: api.trigger.get(
         triggerids=[seed.problem_triggerid], filter={"value": 1}, output=["triggerid"]))
     return seed
-
-
-# --------------------------------------------------------------------------- store database
-@dataclass
-class StoreDb:
-    """A throwaway MariaDB holding a concentrator's `controle.pf_pdv` table."""
-
-    port: int
-    user: str
-    password: str
-    socket: Path
-
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
-        import pymysql
-
-        with pymysql.connect(unix_socket=str(self.socket), user="root", password="", database="controle") as c:
-            with c.cursor() as cur:
-                cur.execute(sql, params)
-            c.commit()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def store_db() -> Iterator[StoreDb]:
-    """MariaDB from Debian's mariadb-server (scripts/setup.sh installs it), on a free port."""
-    import pymysql
-
-    for tool in ("mariadb-install-db", "mariadbd"):
-        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
-            pytest.fail(f"{tool} not found: install mariadb-server (scripts/setup.sh)", pytrace=False)
-    base = Path(tempfile.mkdtemp(prefix="fm-mariadb-"))
-    base.chmod(0o755)
-    data, sock, log = base / "data", base / "mysqld.sock", base / "error.log"
-    data.mkdir()
-    shutil.chown(data, "mysql", "mysql")
-    shutil.chown(base, "mysql", "mysql")
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        init = subprocess.run(
-            ["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=mysql",
-             "--auth-root-authentication-method=normal", "--skip-test-db"],
-            capture_output=True, text=True, timeout=120, check=False,
-        )
-        if init.returncode != 0:
-            pytest.fail(f"mariadb-install-db failed:\n{init.stdout[-2000:]}{init.stderr[-2000:]}", pytrace=False)
-        port = _free_port()
-        proc = subprocess.Popen(
-            ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={data}", "--user=mysql", f"--port={port}",
-             "--bind-address=127.0.0.1", f"--socket={sock}", f"--pid-file={base / 'mysqld.pid'}",
-             f"--log-error={log}", "--skip-name-resolve", "--innodb-buffer-pool-size=32M"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-
-        def ready() -> bool:
-            if proc is not None and proc.poll() is not None:
-                pytest.fail(f"mariadbd exited: {log.read_text()[-2000:] if log.exists() else ''}", pytrace=False)
-            try:
-                pymysql.connect(unix_socket=str(sock), user="root", password="").close()
-                return True
-            except pymysql.MySQLError:
-                return False
-
-        wait_for("MariaDB to accept connections", ready, deadline_s=60, every_s=0.2)
-        db = StoreDb(port=port, user="fm_reader", password='Pw,with"quote', socket=sock)
-        with pymysql.connect(unix_socket=str(sock), user="root", password="") as c, c.cursor() as cur:
-            cur.execute("CREATE DATABASE controle")
-            cur.execute("CREATE TABLE controle.pf_pdv (sat_fabricante VARCHAR(40), nroloja INT, codigo INT, "
-                        "ip VARCHAR(40))")
-            cur.execute("CREATE USER %s@'127.0.0.1' IDENTIFIED BY %s", (db.user, db.password))
-            cur.execute(f"GRANT SELECT ON controle.* TO {db.user}@'127.0.0.1'")
-            c.commit()
-        yield db
-    finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        shutil.rmtree(base, ignore_errors=True)

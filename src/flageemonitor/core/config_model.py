@@ -232,12 +232,27 @@ class BotConfig(BaseModel):
     CONCENTRADORES: list[Concentrador] | None = None
     PARAM_BI_SERVER: str | None = None
     PARAM_TOKEN_BI: str | None = None
-    PARAM_BI_CERTI_PATH: str | None = None
+    PARAM_BI_CERTI_PATH: str | None = Field(None, description="CA bundle the BI's TLS certificate is verified against")
+    PARAM_BI_TIMEOUT: float = Field(90, gt=0, le=3600, description="seconds a BI request may take (read/write)")
+    PARAM_BI_BATCH_SIZE: dict[str, int] | int | None = Field(
+        None, description="rows per BI batch: one number, or per collector (canonical or legacy name); "
+        "default 200 (cupons, cupons_lv) and 500 (cupons_detalhes)")
+    PARAM_COLLECTOR_LOOKBACK_S: int = Field(
+        600, ge=0, le=7 * 86400, description="collectors re-read this many seconds before their cursor "
+        "(late rows); rows already sent are skipped")
+    PARAM_COLLECTOR_START_DAYS: float | None = Field(
+        None, description="first run of a collector (no cursor yet): read this many days back "
+        "(default 1, cupons_detalhes 7); 0 reads the whole table")
+    PARAM_COLLECTOR_DRAIN_S: float = Field(
+        120, gt=0, description="after reading, seconds a collector run may spend sending the spool")
+    PARAM_SPOOL_MAX_MB: int = Field(
+        256, ge=1, description="bound of each spool queue; when full the oldest batches are dropped (logged)")
     PARAM_EMPRESA_ID: IdLike | None = None
     DB_USER: str | None = None
     DB_PASS: str | None = None
     DB_NAME: str = "controle"
-    DB_PORT: int = Field(3306, ge=1, le=65535, description="MySQL port of the concentrators (register_endpoints)")
+    DB_PORT: int = Field(3306, ge=1, le=65535, description="MySQL port of the concentrators")
+    DB_TIMEOUT: float = Field(30, gt=0, le=3600, description="seconds to connect to, or wait on, a store database")
     DB_PG_USER: str | None = None
     DB_PG_PASS: str | None = None
     DB_PG_DB: str | None = None
@@ -383,7 +398,14 @@ def parse_config_text(text: str | bytes) -> BotConfig:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigInvalid(f"config is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    return validate_config(data)
+    except RecursionError:
+        raise ConfigInvalid("config is not valid JSON: arrays or objects nested too deeply") from None
+    except ValueError:  # the interpreter's limit on integer digits
+        raise ConfigInvalid("config is not valid JSON: a number with too many digits") from None
+    try:
+        return validate_config(data)
+    except RecursionError:
+        raise ConfigInvalid("config nests values too deeply") from None
 
 
 def load_config_file(path: Path) -> BotConfig:

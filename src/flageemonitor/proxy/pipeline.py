@@ -339,7 +339,8 @@ async def run_hosts(hosts: list[Host], run: RunContext, concurrency: int,
 
 
 # ---------------------------------------------------------------- the whole run
-def default_opener(config: BotConfig, state_dir: Path, command_timeout: float) -> SessionOpener:
+def default_opener(config: BotConfig, state_dir: Path, command_timeout: float, *,
+                   create_dirs: bool = True) -> SessionOpener:
     from flageemonitor.proxy.ssh import Connector, ConnectSettings
 
     settings = ConnectSettings(
@@ -348,7 +349,7 @@ def default_opener(config: BotConfig, state_dir: Path, command_timeout: float) -
         legacy_algorithms=config.ssh.legacy_algorithms,
         host_key_policy=config.ssh.host_key_policy,
     )
-    return Connector.for_state_dir(settings, state_dir)
+    return Connector.for_state_dir(settings, state_dir, create_dirs=create_dirs)
 
 
 async def execute(request: RunRequest, config: BotConfig, *, state_dir: Path,
@@ -400,8 +401,9 @@ async def execute(request: RunRequest, config: BotConfig, *, state_dir: Path,
                 resolved=resolved, provider=report.provider,
                 mode=compat.effective_mode(request.compat_mode, config.PARAM_COMPATIBILITY_MODE),
                 dry_run=request.dry_run, config_raw=config.raw(),
-                cache=FactsCache(state_dir / "facts", config.PARAM_FACTS_TTL),
-                opener=opener or default_opener(config, state_dir, command_timeout),
+                # a dry run writes only into state directories that exist: plan creates nothing
+                cache=FactsCache(state_dir / "facts", config.PARAM_FACTS_TTL, create=not request.dry_run),
+                opener=opener or default_opener(config, state_dir, command_timeout, create_dirs=not request.dry_run),
                 ctx=ctx, command_timeout=command_timeout,
             )
             report.hosts = await run_hosts(hosts, run, request.concurrency or config.max_threads, progress)
@@ -424,6 +426,8 @@ async def _run_local(resolved: ResolvedAction, request: RunRequest, config: BotC
     impl = resolved.impl()
     assert isinstance(impl, LocalAction)
     hosts = select_hosts(request, config, resolved.spec) if impl.wants_hosts else None
+    if request.filters.loja:  # store-database actions filter on it too (scheduled runs set it as a filter)
+        ctx.args.setdefault("loja", request.filters.loja)
     try:
         outcome = await impl.run_local(ctx, hosts)
     except Exception as exc:  # a local action's error is its result, reported like any other

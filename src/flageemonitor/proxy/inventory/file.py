@@ -44,7 +44,9 @@ class FileInventory:
         except yaml.YAMLError as exc:
             raise InventoryError(f"inventory file {self.path} is not valid YAML: {exc}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("hosts"), list):
-            raise InventoryError(f"inventory file {self.path}: expected a mapping with a 'hosts' list")
+            raise InventoryError(f"inventory file {self.path}: expected a mapping with a 'hosts' list, e.g. "
+                                 "'hosts: [{name: REDE1-LOJA001-PDV201, ip: 10.0.0.21}]' "
+                                 f"(accepted keys per host: {', '.join(sorted(_KNOWN))})")
         hosts: list[Host] = []
         seen: set[str] = set()
         for index, item in enumerate(doc["hosts"]):
@@ -61,7 +63,8 @@ class FileInventory:
             raise InventoryError(f"{where}: expected a mapping")
         unknown = set(item) - _KNOWN
         if unknown:
-            raise InventoryError(f"{where}: unknown keys {sorted(unknown)}")
+            raise InventoryError(f"{where}: unknown keys {', '.join(sorted(map(str, unknown)))}; "
+                                 f"accepted keys: {', '.join(sorted(_KNOWN))}")
         name, ip = item.get("name"), item.get("ip")
         if not isinstance(name, str) or not name.strip():
             raise InventoryError(f"{where}: 'name' is required")

@@ -91,8 +91,8 @@ class Connector:
         self._keys: dict[str, asyncssh.SSHKey] = {}
 
     @classmethod
-    def for_state_dir(cls, settings: ConnectSettings, state_dir: Path) -> Connector:
-        return cls(settings, HostKeyStore(state_dir / "known_hosts", settings.host_key_policy))
+    def for_state_dir(cls, settings: ConnectSettings, state_dir: Path, *, create_dirs: bool = True) -> Connector:
+        return cls(settings, HostKeyStore(state_dir / "known_hosts", settings.host_key_policy, create_dirs=create_dirs))
 
     def _client_key(self, path: str) -> asyncssh.SSHKey:
         if path not in self._keys:
