@@ -30,13 +30,6 @@ from tests.fixtures.local_shell import LocalShell
 from tests.proxy.test_changes import tree
 
 
-@pytest.fixture
-def shell(tmp_path: Path) -> LocalShell:
-    root = tmp_path / "endpoint"
-    root.mkdir()
-    return LocalShell(root)
-
-
 def ctx_for(shell: LocalShell) -> ApplyContext:
     return ApplyContext(shell, sudo=False, timeout=10)
 
