@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ PERSONAS = {"ubuntu2204": "FLEET-LOJA001-PDV201", "ubuntu1404_i686": "FLEET-LOJA
             "mint21": "FLEET-LOJA001-PDV203", "slackware1337": "FLEET-LOJA001-PDV204"}
 SUDO_HOSTS = {"sudo-password": "FLEET-LOJA003-PDV201", "sudo-nopasswd": "FLEET-LOJA003-PDV202"}
 NO_SUDO_HOST = "FLEET-LOJA003-PDV203"  # fmtest-no: no sudo rights
+GLOB = "FLEET-LOJA001-PDV20[1-4]"  # the four supported personas
 SETTINGS_FILES = ("etc/localtime", "etc/localtime-copied-from", "etc/timezone")
 
 
@@ -77,6 +79,19 @@ class Target:
 def mutating(commands: list[str]) -> list[str]:
     """The commands that are not read-only probes (the facts probe, a change-model probe)."""
     return [c for c in commands if not c.startswith("echo '@@")]
+
+
+def hostile_marker() -> Path:
+    """A file a hostile value would create if it ever reached a shell (here or on an endpoint)."""
+    return Path(f"/tmp/flagee-pwned-{secrets.token_hex(4)}")
+
+
+def untouched(fleet: Fleet, marker: Path) -> None:
+    """No persona received any command (not even a probe) and the marker exists nowhere."""
+    assert not marker.exists()
+    for persona in PERSONAS:
+        assert fleet.commands(persona) == [], persona
+        assert not (fleet.chroot(persona) / marker.relative_to("/")).exists()
 
 
 @pytest.fixture(params=[*PERSONAS, *SUDO_HOSTS])

@@ -16,7 +16,7 @@ from devtools.fleet import Fleet
 
 from tests.agent.conftest import diff
 from tests.fixtures.sshd import FleetRun
-from tests.settings.conftest import PERSONAS, SettingsCli, Target, mutating
+from tests.settings.conftest import PERSONAS, SettingsCli, Target, hostile_marker, mutating
 
 pytestmark = [pytest.mark.slow, pytest.mark.settings]
 
@@ -47,7 +47,7 @@ def test_kwnfce_created_rerun_backed_up_and_fixed(target: Target, cli: SettingsC
     assert (target.root / "posnet").stat().st_mode & 0o777 == 0o755
 
     target.clear()
-    again = cli.host("run", "pdv_update_kwnfce")
+    again = cli.host("run", "update_host_kwnfce")
     assert again["status"] == "ok" and again["detail"].startswith("unchanged")
     if target.logs_commands:
         assert mutating(target.commands()) == []
@@ -99,24 +99,28 @@ def test_clisitef_carries_the_endpoint_values_over_and_keeps_the_last_backups(ta
     assert "+MensagemPadrao=Bem vindo = 100%  " in planned["changes"][1]["diff"]
     assert diff(before, target.tree()) == {}
 
-    done = cli.host("run", "pdv_update_clisitef")
+    done = cli.host("run", "update_endpoint_clisitef")
     assert done["status"] == "changed", done["detail"]
     assert ini.read_bytes() == rendered(tricky, b"7") and owned_by_root_0644(ini)
     assert done["data"]["carried"] == {"PinPadCompartilhado.Porta": "7", "PinPad.MensagemPadrao": "Bem vindo = 100%  "}
     assert [b.read_bytes() for b in backups(target, "CliSiTef")] == [endpoint_ini(tricky, b"7")]
 
     target.clear()
-    again = cli.host("run", "pdv_update_clisitef")
+    again = cli.host("run", "update_host_clisitef")
     assert again["status"] == "ok" and again["detail"].startswith("unchanged"), again["detail"]
     if target.logs_commands:
         assert mutating(target.commands()) == []
 
+    marker = hostile_marker()
+    m = str(marker).encode()
+    hostile = (b"$(touch " + m + b") `touch " + m + b"` '; touch " + m + b"; ' \\", b"1; touch " + m)
     latin1 = b"Ol\xe1, caf\xe9 = sim"  # not UTF-8: carried as the endpoint's bytes
-    for message, port in [(latin1, b"8"), (b"terceira", b"9")]:
+    for message, port in [hostile, (latin1, b"8"), (b"terceira", b"9")]:
         ini.write_bytes(endpoint_ini(message, port))
         changed = cli.host("run", "pdv_update_clisitef")
         assert changed["status"] == "changed", changed["detail"]
-        assert ini.read_bytes() == rendered(message, port)
+        assert ini.read_bytes() == rendered(message, port)  # data, never a command
+    assert not marker.exists() and not (target.root / marker.relative_to("/")).exists()
     kept = backups(target, "CliSiTef")
     assert [b.read_bytes() for b in kept] == [endpoint_ini(latin1, b"8"), endpoint_ini(b"terceira", b"9")]
 

@@ -15,7 +15,7 @@ from devtools.fleet import SHUTDOWN_RECORDER, Fleet
 
 from tests.agent.conftest import diff
 from tests.fixtures.sshd import FleetRun
-from tests.settings.conftest import PERSONAS, SettingsCli, Target, mutating
+from tests.settings.conftest import GLOB, PERSONAS, SettingsCli, Target, hostile_marker, mutating, untouched
 
 pytestmark = [pytest.mark.slow, pytest.mark.settings]
 
@@ -65,7 +65,7 @@ def test_outside_the_window_read_in_sao_paulo_nothing_is_called(persona_fleet: F
     monkeypatch.setenv("TZ", "UTC")
     fleet_run.write_config(TIMEZONE="America/Sao_Paulo")
     calls = {p: persona_fleet.shutdown_calls(p) for p in PERSONAS}
-    result = fleet_run("run", "pdv_shutdown", "--json", "--host", "FLEET-LOJA001-PDV20[1-4]", "--at", OUTSIDE)
+    result = fleet_run("run", "pdv_shutdown", "--json", "--host", GLOB, "--at", OUTSIDE)
     assert result.returncode == 0, result.stderr
     for persona, name in PERSONAS.items():
         host = result.hosts()[name]
@@ -83,7 +83,7 @@ def test_exceptions_and_concentrators_are_never_shut_down(persona_fleet: Fleet, 
                            PARAM_IP_CONCENTRADORES=[ip["slackware1337"]],
                            CONCENTRADORES=[{"ip": ip["ubuntu1404_i686"], "loja": 1}])
     calls = {p: persona_fleet.shutdown_calls(p) for p in PERSONAS}
-    result = fleet_run("run", "pdv_shutdown", "--json", "--host", "FLEET-LOJA001-PDV20[1-4]", "--at", INSIDE)
+    result = fleet_run("run", "shutdown_endpoint", "--json", "--host", GLOB, "--at", INSIDE)
     assert result.returncode == 0, result.stderr
     hosts = {p: result.hosts()[n] for p, n in PERSONAS.items()}
     assert hosts["ubuntu2204"]["status"] == "skipped"
@@ -96,3 +96,16 @@ def test_exceptions_and_concentrators_are_never_shut_down(persona_fleet: Fleet, 
     for persona in ("ubuntu2204", "slackware1337", "ubuntu1404_i686"):
         assert persona_fleet.shutdown_calls(persona) == calls[persona]
         assert mutating(persona_fleet.commands(persona)) == []
+
+
+@pytest.mark.parametrize("template", ["$(touch {m})", "2026-03-11T01:30; touch {m}", "2026-03-11T01:30\ntouch {m}"])
+def test_a_hostile_at_is_refused_before_anything_is_sent(persona_fleet: Fleet, fleet_run: FleetRun,
+                                                        template: str) -> None:
+    marker = hostile_marker()
+    fleet_run.write_config(TIMEZONE="America/Sao_Paulo")
+    calls = {p: persona_fleet.shutdown_calls(p) for p in PERSONAS}
+    result = fleet_run("run", "pdv_shutdown", "--host", GLOB, "--at", template.format(m=marker))
+    assert result.returncode == 2, result.stderr
+    assert "expected an ISO 8601 time like 2026-03-10T23:30" in result.stderr.strip().splitlines()[-1]
+    untouched(persona_fleet, marker)
+    assert {p: persona_fleet.shutdown_calls(p) for p in PERSONAS} == calls

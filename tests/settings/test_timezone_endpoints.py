@@ -9,7 +9,6 @@ any change; a failure after the first changes puts every file back."""
 from __future__ import annotations
 
 import hashlib
-import secrets
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,7 +18,7 @@ from devtools.fleet import NTP_OFFSET, NTP_STEP_FAILS, NTPDATE_LOG, Fleet
 
 from tests.agent.conftest import diff
 from tests.fixtures.sshd import FleetRun
-from tests.settings.conftest import PERSONAS, SettingsCli, Target, mutating
+from tests.settings.conftest import GLOB, PERSONAS, SettingsCli, Target, hostile_marker, mutating, untouched
 
 pytestmark = [pytest.mark.slow, pytest.mark.settings]
 
@@ -70,7 +69,7 @@ def test_time_zone_plan_run_and_rerun(target: Target, cli: SettingsCli) -> None:
     assert done["data"]["after"]["date"].split()[1] == datetime.now(ZoneInfo(ZONE)).strftime("%z")
 
     target.clear()
-    again = cli.host("run", "pdv_update_timezone")
+    again = cli.host("run", "update_host_timezone")
     assert again["status"] == "ok" and again["detail"].startswith("unchanged"), again["detail"]
     assert again["changes"] == [] and not again["changed"]
     if target.logs_commands:
@@ -88,21 +87,17 @@ def test_a_user_without_sudo_rights_fails_and_changes_nothing(sudo_fleet: Fleet,
     assert diff(before, target.tree()) == {}
 
 
-GLOB = "FLEET-LOJA001-PDV20[1-4]"  # the four supported personas
+REFUSAL = {"--timezone": "not an IANA time zone name", "PDV_TIMEZONE_SETTINGS": "not an IANA time zone name",
+           "--localtime-target": "not an absolute path to a zoneinfo file",
+           "TIMEZONE_LOCALTIME_TARGET": "not an absolute path to a zoneinfo file",
+           "--ntp-server": "not a host name or an IP address", "NTP_SERVER": "not a host name or an IP address"}
 
 
-def _untouched(fleet: Fleet, marker: Path) -> None:
-    assert not marker.exists()
-    for persona in PERSONAS:
-        assert fleet.commands(persona) == [], persona  # not even a probe
-        assert not (fleet.chroot(persona) / marker.relative_to("/")).exists()
-
-
-@pytest.mark.parametrize("how", ["--timezone", "PDV_TIMEZONE_SETTINGS", "--ntp-server", "NTP_SERVER"])
+@pytest.mark.parametrize("how", list(REFUSAL))
 @pytest.mark.parametrize("template", ["America/Sao_Paulo; touch {m}", "$(touch {m})", "America/Sao_Paulo\ntouch {m}"])
 def test_hostile_values_are_refused_before_anything_is_sent(fleet_run: FleetRun, persona_fleet: Fleet, how: str,
                                                             template: str) -> None:
-    marker = Path(f"/tmp/flagee-pwned-{secrets.token_hex(4)}")
+    marker = hostile_marker()
     value = template.format(m=marker)
     args = ["run", "pdv_update_timezone", "--host", GLOB]
     if how == "--timezone":
@@ -110,6 +105,11 @@ def test_hostile_values_are_refused_before_anything_is_sent(fleet_run: FleetRun,
         args += ["--timezone", value]
     elif how == "PDV_TIMEZONE_SETTINGS":
         fleet_run.write_config(TIMEZONE=ZONE, PDV_TIMEZONE_SETTINGS={"FLEET": {"timezone": value}})
+    elif how == "--localtime-target":
+        fleet_run.write_config(TIMEZONE=ZONE)
+        args += ["--localtime-target", f"/usr/share/zoneinfo/{value}"]
+    elif how == "TIMEZONE_LOCALTIME_TARGET":
+        fleet_run.write_config(TIMEZONE=ZONE, TIMEZONE_LOCALTIME_TARGET=f"/usr/share/zoneinfo/{value}")
     elif how == "--ntp-server":
         fleet_run.write_config(TIMEZONE=ZONE)
         args += ["--enable-ntp", "--ntp-server", value]
@@ -119,9 +119,8 @@ def test_hostile_values_are_refused_before_anything_is_sent(fleet_run: FleetRun,
     assert result.returncode == 2, result.stderr
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("flageemonitor: update_endpoint_timezone: ") and "nothing was sent" in message
-    assert ("not an IANA time zone name" if "TIMEZONE" in how or how == "--timezone"
-            else "not a host name or an IP address") in message
-    _untouched(persona_fleet, marker)
+    assert REFUSAL[how] in message
+    untouched(persona_fleet, marker)
 
 
 def _ntp_target(fleet: Fleet, persona: str) -> Target:
