@@ -24,6 +24,11 @@ How a persona is made (root, no systemd; OpenSSH 9.2 and busybox-static from Deb
   own binaries with their libraries and loader under `/usr/lib/fleet-tools`, started by
   two-line launchers: the persona's `/lib*` stays empty, so whatever the agent bundle needs it
   must bring (as on an endpoint whose glibc is too old);
+- time as each distro keeps it (`CLOCKS`): zoneinfo files, `/etc/localtime` a link or a copy,
+  `/etc/timezone` or Slackware's `/etc/localtime-copied-from`; the machine's real `timedatectl`
+  (failing, as wherever systemd does not run) on Ubuntu and Mint; an `ntpdate` stand-in on
+  Ubuntu 14.04 and Slackware (a real one would step this machine's clock); `/sbin/shutdown`
+  records its arguments;
 - each persona has its own agent port (the inventory's `agent_port`), since the personas share
   the machine's network namespace and an agent binds every address;
 - a 32-bit endpoint: root's login shell runs busybox `sh` under `linux32` (uname -m prints
@@ -111,12 +116,14 @@ exit 1
 FORCED = {"hang": ("hang-unless-probe", HANG_SCRIPT), "fail": ("fail-unless-probe", FAIL_SCRIPT)}
 
 
-# A supported endpoint has /sbin/shutdown; a test endpoint must never power anything off.
-SHUTDOWN_STUB = """#!/bin/busybox sh
-echo "shutdown: test endpoint, not powering off ($*)" >&2
-exit 1
+# A supported endpoint has /sbin/shutdown; a test endpoint must never power anything off: its
+# shutdown records the arguments it was called with (`Fleet.shutdown_calls`) and returns.
+SHUTDOWN_LOG = "var/log/shutdown.calls"
+SHUTDOWN_RECORDER = f"""#!/bin/busybox sh
+# test endpoint: records how it was asked to power off, powers nothing off
+echo "$*" >> /{SHUTDOWN_LOG}
 """
-WITH_SHUTDOWN = {"sbin/shutdown": SHUTDOWN_STUB}
+WITH_SHUTDOWN = {"sbin/shutdown": SHUTDOWN_RECORDER}
 
 
 def _os_release(distro_id: str, version: str, pretty: str) -> dict[str, str]:
@@ -215,6 +222,73 @@ def _staging_personas() -> tuple[Persona, ...]:
 
 
 STAGING_PERSONAS: tuple[Persona, ...] = _staging_personas()
+
+
+# How each supported persona keeps time, as the real distro does:
+# - "link": /etc/localtime a symbolic link into /usr/share/zoneinfo, and /etc/timezone (Ubuntu 22.04, Mint 21);
+# - "copy": /etc/localtime a regular-file copy of the zone, and /etc/timezone (the Ubuntu 14.04 persona);
+# - "slackware": /etc/localtime a copy and /etc/localtime-copied-from a link to the zone (what Slackware's
+#   timeconfig writes), no /etc/timezone.
+# Every one starts on UTC with the zones the tests use, copied from this machine's tzdata. Ubuntu and Mint
+# carry this machine's real timedatectl, which fails there as on any endpoint where systemd is not running
+# (no persona runs systemd); Ubuntu 14.04 and Slackware 13.37 carry ntpdate (the stand-in below).
+CLOCK_ZONES = ("UTC", "Etc/UTC", "America/Sao_Paulo", "America/Manaus", "America/Noronha")
+CLOCKS = {"ubuntu2204": "link", "mint21": "link", "ubuntu1404_i686": "copy", "slackware1337": "slackware"}
+TIMEDATECTL = "/usr/bin/timedatectl"
+CLOCK_TOOLS = {"ubuntu2204": (TIMEDATECTL,), "mint21": (TIMEDATECTL,), "ubuntu1404_i686": (TIMEDATECTL,)}
+NTPDATE_PERSONAS = ("ubuntu1404_i686", "slackware1337")
+NTP_OFFSET = "var/lib/fleet/ntp-offset"  # what the ntpdate stand-in reports (seconds); absent: 0
+NTPDATE_LOG = "var/log/ntpdate.calls"
+NTP_STEP_FAILS = "var/lib/fleet/ntp-step-fails"  # present: setting the clock fails (a fault for tests)
+# A stand-in: a real ntpdate run as root inside a persona would step this shared machine's clock.
+NTPDATE_STANDIN = f"""#!/bin/busybox sh
+# ntpdate stand-in for a test endpoint: `-q ... SERVER` reports the offset in /{NTP_OFFSET} in
+# ntpdate's own words; any other call records its arguments and sets the offset to 0, or fails
+# as ntpdate does beside a running ntpd when /{NTP_STEP_FAILS} exists.
+for a in "$@"; do server="$a"; done
+case " $* " in
+  *" -q "*)
+    if [ ! -e /{NTP_OFFSET} ]; then off=0.000000; else off=$(cat /{NTP_OFFSET}); fi
+    if [ "$off" = unreachable ]; then
+      echo " 1 Jan 00:00:00 ntpdate[1]: no server suitable for synchronization found"; exit 1
+    fi
+    echo "server $server, stratum 2, offset $off, delay 0.02571"
+    echo " 1 Jan 00:00:00 ntpdate[1]: adjust time server $server offset $off sec" ;;
+  *)
+    if [ -e /{NTP_STEP_FAILS} ]; then
+      echo " 1 Jan 00:00:00 ntpdate[1]: the NTP socket is in use, exiting" >&2; exit 1
+    fi
+    echo "$*" >> /{NTPDATE_LOG}
+    mkdir -p /var/lib/fleet && echo 0.000000 > /{NTP_OFFSET}
+    echo " 1 Jan 00:00:00 ntpdate[1]: step time server $server offset 0.000000 sec" ;;
+esac
+"""
+
+
+def install_clock(root: Path, kind: str, zone: str = "UTC") -> None:
+    """Zoneinfo files and the persona's way of keeping time (see CLOCKS), set to `zone` (again
+    from scratch when called on a running persona's tree)."""
+    zoneinfo = root / "usr" / "share" / "zoneinfo"
+    for name in CLOCK_ZONES:
+        source, dest = Path("/usr/share/zoneinfo") / name, zoneinfo / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():  # e.g. UTC -> Etc/UTC: the same link, inside the persona
+            if not dest.is_symlink():
+                dest.symlink_to(os.readlink(source))
+        elif not dest.exists():
+            shutil.copy2(source, dest)
+    localtime = root / "etc" / "localtime"
+    for name in ("localtime", "localtime-copied-from", "timezone"):  # set again from scratch
+        (root / "etc" / name).unlink(missing_ok=True)
+    target = f"/usr/share/zoneinfo/{zone}"
+    if kind == "link":
+        localtime.symlink_to(target)
+    else:
+        shutil.copyfile(zoneinfo / zone, localtime)
+    if kind == "slackware":
+        (root / "etc" / "localtime-copied-from").symlink_to(target)
+    else:
+        (root / "etc" / "timezone").write_text(zone + "\n")
 
 
 @dataclass
@@ -665,6 +739,21 @@ class Fleet:
         log = self.chroot(persona) / "var" / "log" / "commands"
         return log.read_text().splitlines() if log.exists() else []
 
+    def shutdown_calls(self, persona: str) -> list[str]:
+        """The arguments of every call to the persona's /sbin/shutdown recorder, in order."""
+        log = self.chroot(persona) / SHUTDOWN_LOG
+        return log.read_text().splitlines() if log.exists() else []
+
+    def install_shutdown_recorder(self, persona: str) -> Path:
+        """Put the recorder at /sbin/shutdown of an endpoint whose tree is not built by the fleet
+        (the sudo endpoint's private root, where it would be the machine's own command)."""
+        recorder = self.chroot(persona) / "sbin" / "shutdown"
+        if recorder.is_symlink() or recorder.exists():
+            recorder.unlink()
+        recorder.write_text(SHUTDOWN_RECORDER.replace("/bin/busybox", BUSYBOX))
+        recorder.chmod(0o755)
+        return recorder
+
     def clear_commands(self) -> None:
         for endpoint in self.endpoints:
             (self.chroot(endpoint.persona) / "var" / "log" / "commands").unlink(missing_ok=True)
@@ -738,7 +827,7 @@ def _start_personas(fleet: Fleet, personas: tuple[Persona, ...], a: int, b: int,
     shutil.copy2(BUSYBOX, busybox)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
     hashes = {pw: _password_hash(pw) for pw in {p.accepts for p in personas}}
-    programs = tuple(sorted({t for p in personas for t in p.tools}))
+    programs = tuple(sorted({t for p in personas for t in (*p.tools, *CLOCK_TOOLS.get(p.key, ()))}))
     tools = stage_tools(base / "tools", programs) if programs else None
     listen: list[tuple[str, int]] = []
     logs: list[Path] = []
@@ -763,7 +852,14 @@ def _start_personas(fleet: Fleet, personas: tuple[Persona, ...], a: int, b: int,
         pdir.mkdir(mode=0o700)
         chroot = pdir / "root"
         build_chroot(chroot, persona.files, busybox, hang=persona.hang, fails=persona.fails, log_commands=True,
-                     dirs=persona.dirs, tools=tools, programs=persona.tools, arch32=persona.arch32)
+                     dirs=persona.dirs, tools=tools, programs=(*persona.tools, *CLOCK_TOOLS.get(persona.key, ())),
+                     arch32=persona.arch32)
+        if persona.key in CLOCKS:
+            install_clock(chroot, CLOCKS[persona.key])
+        if persona.key in NTPDATE_PERSONAS:
+            (chroot / "usr" / "sbin").mkdir(parents=True, exist_ok=True)
+            (chroot / "usr" / "sbin" / "ntpdate").write_text(NTPDATE_STANDIN)
+            (chroot / "usr" / "sbin" / "ntpdate").chmod(0o755)
         extra = ""
         keys = [ed_key]
         if persona.legacy_only:

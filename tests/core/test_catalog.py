@@ -23,6 +23,8 @@ LEGACY = {
     "sat_config": "collect_sat_config",
     "status_caixa": "collect_checkout_status",
     "pdv_update_geral_conf": "update_endpoint_agent_include",
+    "pdv_update_kwnfce": "update_endpoint_kwnfce",
+    "pdv_update_clisitef": "update_endpoint_clisitef",
 }
 GENERIC = {
     "install_host_agent": "install_endpoint_agent",
@@ -38,6 +40,8 @@ GENERIC = {
     "refresh_host_printer": "refresh_endpoint_printer",
     "register_hosts": "register_endpoints",
     "update_host_agent_include": "update_endpoint_agent_include",
+    "update_host_kwnfce": "update_endpoint_kwnfce",
+    "update_host_clisitef": "update_endpoint_clisitef",
 }
 ZANTHUS = {
     "install_terminal_agent": "install_endpoint_agent",
@@ -52,9 +56,9 @@ ZANTHUS = {
 }
 
 
-def test_catalog_has_the_originals_fifteen_actions_plus_diagnose_env() -> None:
+def test_catalog_has_the_originals_seventeen_actions_plus_diagnose_env() -> None:
     catalog = load_catalog()
-    assert len(catalog.actions) == 16
+    assert len(catalog.actions) == 18
     assert "diagnose_env" in catalog.actions
     assert set(LEGACY.values()) | {"diagnose_env"} == set(catalog.actions)
 

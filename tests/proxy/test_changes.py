@@ -63,13 +63,6 @@ def tree(root: Path) -> dict[str, tuple[str, int]]:
     return out
 
 
-@pytest.fixture
-def shell(tmp_path: Path) -> LocalShell:
-    root = tmp_path / "endpoint"
-    root.mkdir()
-    return LocalShell(root)
-
-
 def test_probe_reads_files_links_contents_and_commands_in_one_round_trip(shell: LocalShell) -> None:
     root = shell.root
     (root / "conf").write_text("Server=10.0.0.1\nno newline at end")

@@ -126,9 +126,21 @@ class LogRotation(BaseModel):
 
 
 class ShutdownWindow(BaseModel):
+    """Hours (0-23, wall-clock time in TIMEZONE) between which endpoints may be powered off:
+    from `start` o'clock to the end of the `end` hour, across midnight."""
+
     model_config = ConfigDict(extra="allow")
-    start: int = Field(22, ge=0, le=23)
-    end: int = Field(6, ge=0, le=23)
+    start: int = Field(22, ge=0, le=23, description="first hour of the window (e.g. 22: from 22:00)")
+    end: int = Field(6, ge=0, le=23, description="last hour of the window, included (e.g. 6: until 06:59)")
+
+    @model_validator(mode="after")
+    def _crosses_midnight(self) -> ShutdownWindow:
+        if self.start <= self.end:
+            raise ValueError(
+                f"start {self.start} must be after end {self.end}: the window runs from start o'clock across "
+                f"midnight to the end of the end hour (e.g. start 22, end 6); with start <= end no endpoint "
+                f"would ever be shut down")
+        return self
 
 
 class Concentrador(BaseModel):
@@ -249,7 +261,11 @@ class BotConfig(BaseModel):
     PARAM_BASE_DIR: str | None = None
     PARAM_PATH_GERAL_LOCAL: str | None = None
     PARAM_PATH_GERAL_REMOTE: str | None = None
-    PARAM_CLISITEF_DIR: str | None = None
+    PARAM_CLISITEF_DIR: str | None = Field(
+        None, description="directory holding CliSiTef.template.ini; default /ariusmonitor/host-linux/clisitef")
+    PARAM_POSNET_BACKUP_KEEP: int = Field(
+        5, ge=1, le=100, description="dated backups kept beside the /posnet files the proxy replaces "
+        "(CliSiTef.ini, kwnfce.conf); older ones are deleted")
     PARAM_AGENTD_LOG: str | None = None
     PARAM_AGENTD_PID: str | None = None
     PARAM_AGENTD_CONF_DIR: str | None = None
@@ -383,6 +399,12 @@ class BotConfig(BaseModel):
             if value and value.strip():
                 return value.strip().lower()
         return None
+
+    @property
+    def concentrator_ips(self) -> frozenset[str]:
+        """Addresses of the store servers: `PARAM_IP_CONCENTRADORES` and `CONCENTRADORES[].ip`."""
+        ips = [*self.PARAM_IP_CONCENTRADORES, *(c.ip for c in self.CONCENTRADORES or [])]
+        return frozenset(ip.strip() for ip in ips if ip.strip())
 
     @property
     def zabbix_configured(self) -> bool:

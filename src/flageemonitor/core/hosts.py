@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 ENDPOINT_TYPES = ("PDV", "SELF", "CONCENTRADOR")
@@ -76,6 +76,12 @@ class Host:
             endpoint_type=(tag_type.upper() if tag_type else None) or base.endpoint_type or parsed.endpoint_type,
             code=base.code or parsed.code,
         )
+
+
+def is_concentrator(host: Host, concentrator_ips: Collection[str]) -> bool:
+    """A store server: endpoint type CONCENTRADOR (name or tag), or an address listed as a
+    concentrator's (`BotConfig.concentrator_ips`)."""
+    return (host.endpoint_type or "").upper() == "CONCENTRADOR" or host.ip.strip() in concentrator_ips
 
 
 def _digits(value: str, prefix: str) -> str:

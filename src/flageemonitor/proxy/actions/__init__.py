@@ -28,6 +28,10 @@ MODULES: dict[str, str] = {
     "update_endpoint_config": "update_agent_config",
     "update_endpoint_agent_include": "update_agent_include",
     "uninstall_endpoint_agent": "uninstall_agent",
+    "update_endpoint_timezone": "update_timezone",
+    "shutdown_endpoint": "shutdown",
+    "update_endpoint_kwnfce": "update_kwnfce",
+    "update_endpoint_clisitef": "update_clisitef",
 }
 
 

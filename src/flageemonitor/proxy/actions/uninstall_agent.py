@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flageemonitor.core import hosts as core_hosts
 from flageemonitor.core.errors import ActionRefused
 from flageemonitor.core.hosts import Host, HostFilter
 from flageemonitor.proxy.actions import register
@@ -56,8 +57,7 @@ def named_explicitly(host: Host, filters: HostFilter) -> bool:
 
 
 def is_concentrator(host: Host, ctx: ActionContext) -> bool:
-    ips = set(ctx.config.PARAM_IP_CONCENTRADORES) | {c.ip for c in ctx.config.CONCENTRADORES or []}
-    return (host.endpoint_type or "").upper() == "CONCENTRADOR" or host.ip in ips
+    return core_hosts.is_concentrator(host, ctx.config.concentrator_ips)
 
 
 def without_block(text: str) -> str:

@@ -145,8 +145,8 @@ class PutFile(Change):
 
     def undo_script(self) -> str:
         prev = kept_path(self.path)
-        if self.old.exists:
-            return f"mv -f -- {_q(prev)} {_q(self.path)}"
+        if self.old.exists:  # no kept version: the upload failed before replacing anything
+            return f"[ ! -e {_q(prev)} ] || mv -f -- {_q(prev)} {_q(self.path)}"
         return f"rm -f -- {_q(self.path)}"
 
     def commit_script(self) -> str | None:

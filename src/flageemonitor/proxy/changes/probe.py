@@ -4,7 +4,9 @@ output of read-only commands.
 The script is POSIX sh that busybox ash and Slackware 13's bash run: `stat -c`, `sha256sum`,
 `readlink`, `cat`, `head`. Every path is quoted; sections are delimited by a random nonce so a
 file's content can never fake a marker. A text content is trusted only when its SHA-256 matches
-the file's (binary or non-UTF-8 contents come back as None).
+the file's (binary or non-UTF-8 contents come back as None). `data=True` reads the exact bytes
+whatever they are (sent as hex by `od`, checked against the checksum too); a file that is also
+valid UTF-8 then gets its `content` as well.
 
     probe = Probe()
     probe.file("/ariusmonitor/VERSION", content=True)
@@ -44,6 +46,7 @@ class FileState:
     group: str | None = None
     target: str | None = None
     content: str | None = None  # text, only when asked for, small and exact
+    data: bytes | None = None  # exact bytes, only when asked for (`Probe.file(data=True)`), small
 
     @property
     def exists(self) -> bool:
@@ -58,7 +61,7 @@ class FileState:
         return self.kind
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if v is not None and k != "content"}
+        out = {k: v for k, v in self.__dict__.items() if v is not None and k not in {"content", "data"}}
         if self.mode is not None:
             out["mode"] = f"{self.mode:04o}"
         return out
@@ -93,13 +96,16 @@ class Probe:
     def __init__(self) -> None:
         self._files: dict[str, bool] = {}
         self._commands: dict[str, str] = {}
+        self._data: set[str] = set()
 
-    def file(self, path: str, *, content: bool = False) -> Probe:
+    def file(self, path: str, *, content: bool = False, data: bool = False) -> Probe:
         """Probe `path` (absolute); with `content`, read it back when it is a text file of at
-        most MAX_CONTENT bytes."""
+        most MAX_CONTENT bytes; with `data`, read its exact bytes (any encoding, same limit)."""
         if not path.startswith("/") or "\n" in path or "\0" in path:
             raise ValueError(f"probe paths are absolute and on one line: {path!r}")
-        self._files[path] = self._files.get(path, False) or content
+        self._files[path] = self._files.get(path, False) or (content and not data)
+        if data:
+            self._data.add(path)
         return self
 
     def command(self, name: str, script: str) -> Probe:
@@ -128,6 +134,11 @@ class Probe:
                 parts.append(
                     f"if [ -f {q} ] && [ \"$(stat -L -c %s {q} 2>/dev/null || echo 0)\" -le {MAX_CONTENT} ]; then "
                     f"echo '{mark}content'; cat {q}; echo; echo '{mark}endcontent'; fi"
+                )
+            if path in self._data:
+                parts.append(
+                    f"if [ -f {q} ] && [ \"$(stat -L -c %s {q} 2>/dev/null || echo 0)\" -le {MAX_CONTENT} ]; then "
+                    f"echo '{mark}data'; od -An -v -tx1 {q}; echo '{mark}enddata'; fi"
                 )
         for name, command in self._commands.items():
             parts.append(f"echo '{mark}cmd:{name}'; ( {command} ) 2>&1; echo \"{mark}rc:$?\"")
@@ -163,6 +174,12 @@ def parse_probe_output(output: str, nonce: str) -> ProbeResult:
             exact = _exact_content(body, state.sha256)
             if exact is not None:
                 out.files[path] = replace(state, content=exact)
+        elif head == "data" and out.files:
+            path = next(reversed(out.files))
+            state = out.files[path]
+            raw = _exact_data(body, state.sha256)
+            if raw is not None:
+                out.files[path] = replace(state, data=raw, content=_utf8(raw))
         elif head.startswith("cmd:"):
             out.outputs[head[len("cmd:"):]] = CommandOutput(-1, body)
         elif head.startswith("rc:") and out.outputs:
@@ -184,6 +201,24 @@ def _exact_content(body: str, sha256: str | None) -> str | None:
     if hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest() == sha256:
         return text
     return None
+
+
+def _utf8(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _exact_data(body: str, sha256: str | None) -> bytes | None:
+    """The bytes `od -An -v -tx1` printed as hex, only if their checksum proves them exact."""
+    try:
+        raw = bytes.fromhex("".join(body.split()))
+    except ValueError:
+        return None
+    if sha256 is None or hashlib.sha256(raw).hexdigest() != sha256:
+        return None
+    return raw
 
 
 def _file_state(path: str, body: str) -> FileState:

@@ -131,6 +131,20 @@ DtIni = Annotated[str | None, typer.Option(
     help="collectors: re-send rows from this date (YYYY-MM-DD[ HH:MM:SS]); the cursor stays")]
 DtFim = Annotated[str | None, typer.Option("--dtfim", metavar="DATE",
                                            help="collectors: ... up to this date (needs --dtini)")]
+# update_endpoint_timezone's options under the original's flag names; --at for time-dependent actions
+TimezoneOpt = Annotated[str | None, typer.Option("--timezone", metavar="ZONE",
+                                                 help="update_endpoint_timezone: IANA time zone")]
+LocaltimeTarget = Annotated[str | None, typer.Option(
+    "--localtime-target", metavar="FILE", help="update_endpoint_timezone: zoneinfo file /etc/localtime points to")]
+EnableNtp = Annotated[bool | None, typer.Option(
+    "--enable-ntp/--disable-ntp", help="update_endpoint_timezone: configure NTP (default: the config)")]
+NtpServer = Annotated[str | None, typer.Option("--ntp-server", metavar="HOST",
+                                               help="update_endpoint_timezone: NTP server")]
+ForceTimesyncd = Annotated[bool, typer.Option(
+    "--force-timesyncd", help="update_endpoint_timezone: start systemd-timesyncd even beside another NTP daemon")]
+At = Annotated[str | None, typer.Option(
+    "--at", metavar="TIME", help="evaluate time-dependent decisions (the shutdown window) at this ISO 8601 time "
+    "instead of now; without an offset it is wall-clock time in the config's TIMEZONE")]
 
 
 def _batch_spec(value: str | None) -> str | None:
@@ -180,6 +194,9 @@ def run(
     endpoints: Endpoints = None, dtini: DtIni = None, dtfim: DtFim = None, all_hosts: AllHosts = False,
     connect_timeout: ConnectTimeout = None,
     batch: Batch = None, max_fail_percent: MaxFailPercent = None,
+    timezone: TimezoneOpt = None, localtime_target: LocaltimeTarget = None,
+    enable_ntp: EnableNtp = None, ntp_server: NtpServer = None, force_timesyncd: ForceTimesyncd = False,
+    at: At = None,
 ) -> None:
     from flageemonitor.core.hosts import HostFilter
     from flageemonitor.proxy.pipeline import RunRequest
@@ -202,6 +219,10 @@ def run(
     _dates(args, dtini, dtfim)
     if all_hosts:
         args["all"] = "1"
+    options = {"timezone": timezone, "localtime_target": localtime_target, "ntp_server": ntp_server, "at": at,
+               "enable_ntp": None if enable_ntp is None else ("1" if enable_ntp else "0"),
+               "force_timesyncd": "1" if force_timesyncd else None}
+    args.update({key: value for key, value in options.items() if value is not None})
     if loja:
         args.setdefault("loja", loja)  # local actions that query store databases filter on it too
     request = RunRequest(action=action, filters=filters, provider=provider, compat_mode=compat_mode,
@@ -221,6 +242,9 @@ def plan(
     endpoints: Endpoints = None, dtini: DtIni = None, dtfim: DtFim = None, all_hosts: AllHosts = False,
     connect_timeout: ConnectTimeout = None,
     batch: Batch = None, max_fail_percent: MaxFailPercent = None,
+    timezone: TimezoneOpt = None, localtime_target: LocaltimeTarget = None,
+    enable_ntp: EnableNtp = None, ntp_server: NtpServer = None, force_timesyncd: ForceTimesyncd = False,
+    at: At = None,
 ) -> None:
     run(action, rede=rede, loja=loja, pdv=pdv, pdv_ip=pdv_ip, host=host, limit=limit, tag=tag,
         provider=provider, compat_mode=compat_mode, dry_run=True, json_out=json_out, concurrency=concurrency,
@@ -228,7 +252,9 @@ def plan(
         agent_status=agent_status, trigger_id=trigger_id, trigger_name=trigger_name,
         autoregister=autoregister, fix_divergent=fix_divergent, list_only=list_only, endpoints=endpoints,
         dtini=dtini, dtfim=dtfim, all_hosts=all_hosts, connect_timeout=connect_timeout,
-        batch=batch, max_fail_percent=max_fail_percent)
+        batch=batch, max_fail_percent=max_fail_percent, timezone=timezone,
+        localtime_target=localtime_target, enable_ntp=enable_ntp, ntp_server=ntp_server,
+        force_timesyncd=force_timesyncd, at=at)
 
 
 def _dates(args: dict[str, str], dtini: str | None, dtfim: str | None) -> None:

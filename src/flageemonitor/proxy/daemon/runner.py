@@ -55,8 +55,9 @@ class DaemonOptions:
     max_backoff_s: float = 300.0
 
 
-def pipeline_executor(options: DaemonOptions) -> Executor:
-    """Runs go through the same pipeline as `flageemonitor run`."""
+def pipeline_executor(options: DaemonOptions, clock: Clock | None = None) -> Executor:
+    """Runs go through the same pipeline as `flageemonitor run`. A clock other than the wall
+    clock (the tests' accelerated one) is the actions' "now" too (action argument `at`)."""
 
     async def execute(job: Job, config: BotConfig) -> RunReport:
         from flageemonitor.core.hosts import HostFilter
@@ -65,6 +66,8 @@ def pipeline_executor(options: DaemonOptions) -> Executor:
         req, filters, extra = request_fields(job.args)
         req.update({k: v for k, v in (("batch", job.batch), ("max_fail_percent", job.max_fail_percent))
                     if v is not None})
+        if clock is not None and type(clock) is not Clock:
+            extra.setdefault("at", clock.now().isoformat())
         inventory = req.pop("inventory_file", None) or options.inventory_file
         request = pipeline.RunRequest(
             action=job.name,
@@ -135,7 +138,7 @@ class Daemon:
         self.source = source
         self.clock = clock or Clock()
         self.catalog = catalog or load_catalog()
-        self.executor = executor or pipeline_executor(options)
+        self.executor = executor or pipeline_executor(options, self.clock)
         self.history = RunHistory(options.state_dir)
         self.config: BotConfig | None = None
         self.schedule: Schedule | None = None
