@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flageemonitor.core import signing
 from flageemonitor.core.signing import SigningError, parse_header, parse_key_list, parse_pinned, public_of, verify
 from flageemonitor.proxy.config_trust import LEARNED_NAME, Trust
-from flageemonitor.server.core import signer as signer_module
 from flageemonitor.server.core.signer import Signer, SigningKeyError
 
 BODY = b'{\n  "PARAM_REDE": "TESTNET"\n}\n'
@@ -99,13 +98,13 @@ def test_the_signing_key_file_is_created_private_and_rotated_and_retired(tmp_pat
 
 def test_a_body_is_signed_once_per_signing_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[bytes] = []
-    real = signer_module.signing.sign_entry
+    real = signing.sign_entry
 
     def counting(key: Ed25519PrivateKey, body: bytes) -> str:
         calls.append(body)
         return real(key, body)
 
-    monkeypatch.setattr(signer_module.signing, "sign_entry", counting)
+    monkeypatch.setattr(signing, "sign_entry", counting)  # what the signer calls
     s = Signer(tmp_path / "signing.key")
     assert {s.sign(BODY) for _ in range(50)} == {s.sign(BODY)}
     assert calls == [BODY]

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -52,6 +53,17 @@ def state(tmp_path: Path) -> Path:
     d = tmp_path / "state"
     d.mkdir()
     return d
+
+
+@contextmanager
+def own_server(factory: ControlPlaneFactory) -> Iterator[tuple[ControlPlane, FaultProxy]]:
+    """A control plane of the test's own (its keys get rotated) behind a fault proxy."""
+    server = factory(config=valid_config(0))
+    fp = FaultProxy(server.url)
+    try:
+        yield server, fp
+    finally:
+        fp.close()
 
 
 def pinned_env(state: Path, url: str, server: ControlPlane, keys: str | None = None) -> dict[str, str]:
@@ -147,9 +159,7 @@ def test_malformed_pins_are_one_line_and_change_nothing(server: ControlPlane, st
 def test_rotation_accepts_either_key_during_the_overlap_and_refuses_the_old_one_once_retired(
     control_plane_factory: ControlPlaneFactory, tmp_path: Path
 ) -> None:
-    server = control_plane_factory(config=valid_config(0))
-    fp = FaultProxy(server.url)
-    try:
+    with own_server(control_plane_factory) as (server, fp):
         url = fp.url + "/api/ingest/bot/config"
         old = keys_of(server)
         old_id = str(old["signing"])
@@ -209,22 +219,6 @@ def test_rotation_accepts_either_key_during_the_overlap_and_refuses_the_old_one_
         audit = server.admin("audit", "list", "--json")
         actions = [e["action"] for e in json.loads(audit.stdout)]
         assert actions.count("signing.rotate") == 1 and actions.count("signing.retire") == 1
-    finally:
-        fp.close()
-
-
-@pytest.fixture
-def signed_server(control_plane_factory: ControlPlaneFactory) -> ControlPlane:
-    return control_plane_factory(config=valid_config(0))
-
-
-@pytest.fixture
-def daemon_proxy(signed_server: ControlPlane) -> Iterator[FaultProxy]:
-    fp = FaultProxy(signed_server.url)
-    try:
-        yield fp
-    finally:
-        fp.close()
 
 
 def _daemon_config(n: int) -> dict[str, object]:
@@ -234,9 +228,13 @@ def _daemon_config(n: int) -> dict[str, object]:
 
 
 def test_the_daemon_keeps_running_through_tampering_rotation_and_retirement(
-    signed_server: ControlPlane, daemon_proxy: FaultProxy, tmp_path: Path
+    control_plane_factory: ControlPlaneFactory, tmp_path: Path
 ) -> None:
-    server, fp = signed_server, daemon_proxy
+    with own_server(control_plane_factory) as (server, fp):
+        _daemon_through_it_all(server, fp, tmp_path)
+
+
+def _daemon_through_it_all(server: ControlPlane, fp: FaultProxy, tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir()
     server.set_config(_daemon_config(1))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from flageemonitor.core import signing
 from flageemonitor.core.atomic import atomic_write
 from flageemonitor.core.errors import FlageeError
 from flageemonitor.core.signing import PublicKey
+from flageemonitor.server.core.keyfile import key_lines
 
 MEMO_ENTRIES = 4096
 
@@ -60,33 +60,11 @@ class Signer:
 
     # --- the file
     def _read(self) -> list[Ed25519PrivateKey]:
-        try:
-            lines = self.key_file.read_bytes().split()
-        except FileNotFoundError:
-            self._create()
-            lines = self.key_file.read_bytes().split()
-        except OSError as exc:
-            raise SigningKeyError(f"cannot read the signing key {self.key_file}: {exc.strerror}") from None
-        if not lines:
-            raise SigningKeyError(f"the signing key file {self.key_file} is empty")
+        lines = key_lines(self.key_file, lambda: _seed(Ed25519PrivateKey.generate()), "signing key", SigningKeyError)
         try:
             return [Ed25519PrivateKey.from_private_bytes(base64.b64decode(line, validate=True)) for line in lines]
         except (binascii.Error, ValueError):
             raise SigningKeyError(f"the signing key file {self.key_file} holds a malformed key") from None
-
-    def _create(self) -> None:
-        self.key_file.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return  # another process created it first
-        except OSError as exc:
-            raise SigningKeyError(f"cannot create the signing key {self.key_file}: {exc.strerror}") from None
-        try:
-            os.write(fd, _seed(Ed25519PrivateKey.generate()) + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def _write(self, keys: list[Ed25519PrivateKey]) -> None:
         atomic_write(self.key_file, b"".join(_seed(k) + b"\n" for k in keys), mode=0o600)
