@@ -7,6 +7,13 @@ request went through to the real server. Everything else is the server's own ans
 and 403 the proxy only swaps the token for a revoked one / one scoped to another network and
 forwards the request, so the real server rejects it. `pause()` closes the listening socket
 (connection refused, as for a stopped server) and `resume()` listens again on the same port.
+
+The signature modes stand in for an attacker on the path between proxy and server (we cannot run
+a real one): `rewrite_value` changes one value of the real, signed config and keeps the server's
+signature; `strip_signature` drops the signature header; `resign` rewrites the value and signs it
+with the attacker's own Ed25519 key; `forge_keys` does that and also answers the key list with
+the attacker's key, signed by it; `replay` answers with a body and signature captured earlier.
+They touch only the config (`/bot/config`), except `forge_keys`, which also answers `/keys`.
 """
 
 from __future__ import annotations
@@ -20,9 +27,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from flageemonitor.core.signing import HEADER as SIGNATURE_HEADER
+from flageemonitor.core.signing import key_list_body, public_of, sign_entry
 
 MODES = ("pass", "500", "cut", "schema", "not_json", "wrong_network", "swap_token", "hang", "nested", "huge_int",
-         "trickle", "rede_case")
+         "trickle", "rede_case", "rewrite_value", "strip_signature", "resign", "forge_keys", "replay")
+SIGNED_MODES = ("rewrite_value", "strip_signature", "resign", "forge_keys", "replay")
+REWRITTEN_NOTE = "rewritten in transit"
+FORWARDED = ("etag", "content-type", SIGNATURE_HEADER.lower(), "x-config-version")
 # bodies that crash a naive JSON parser: recursion depth, the interpreter's integer-digit limit
 NESTED_BODY = b"[" * 200_000
 HUGE_INT_BODY = b'{"PARAM_REDE": "TESTNET", "max_threads": ' + b"9" * 5000 + b"}"
@@ -34,6 +48,8 @@ class FaultProxy:
         self.mode = "pass"
         self.swap_token: str | None = None
         self.trickle_interval = 1.0  # seconds between bytes in "trickle" mode
+        self.attacker_key = Ed25519PrivateKey.generate()
+        self.replay_answer: tuple[bytes, str] | None = None  # body, signature header
         self.requests = 0
         self.faults_served = 0
         self._lock = threading.Lock()
@@ -101,6 +117,8 @@ class FaultProxy:
             self._trickle(h)
             return
         headers = {k: v for k, v in h.headers.items() if k.lower() in ("x-bot-token", "if-none-match", "accept")}
+        if mode in SIGNED_MODES:  # the attacker answers in full, never with 304
+            headers = {k: v for k, v in headers.items() if k.lower() != "if-none-match"}
         if mode == "swap_token" and swap is not None:
             headers = {k: v for k, v in headers.items() if k.lower() != "x-bot-token"}
             headers["X-Bot-Token"] = swap
@@ -110,7 +128,11 @@ class FaultProxy:
             self._send(h, 502, f"bad gateway: {type(exc).__name__}".encode(), {})
             return
         body, status = up.content, up.status_code
-        out_headers = {k: v for k, v in up.headers.items() if k.lower() in ("etag", "content-type")}
+        out_headers = {k.lower(): v for k, v in up.headers.items() if k.lower() in FORWARDED}
+        if mode in SIGNED_MODES and self._signed_fault(h, mode, status, body, out_headers):
+            with self._lock:
+                self.faults_served += 1
+            return
         if mode != "pass" and mode != "swap_token":
             with self._lock:
                 self.faults_served += 1
@@ -149,6 +171,36 @@ class FaultProxy:
             self._send(h, 200, json.dumps(doc).encode(), {"Content-Type": "application/json"})
         else:
             self._send(h, status, body, out_headers)
+
+    def _signed_fault(self, h: BaseHTTPRequestHandler, mode: str, status: int, body: bytes,
+                      headers: dict[str, str]) -> bool:
+        """Answer with an attacker's version of a signed answer; False to pass the real one on."""
+        path = h.path.split("?", 1)[0]
+        if path.endswith("/bot/config/keys"):
+            if mode != "forge_keys":
+                return False
+            forged = key_list_body([public_of(self.attacker_key)], public_of(self.attacker_key))
+            self._send(h, 200, forged, {"Content-Type": "application/json",
+                                        SIGNATURE_HEADER: sign_entry(self.attacker_key, forged)})
+            return True
+        if not path.endswith("/bot/config") or status != 200:
+            return False
+        sig_key = SIGNATURE_HEADER.lower()
+        out = {k: v for k, v in headers.items() if k not in ("etag", sig_key)}
+        if mode == "replay":
+            assert self.replay_answer is not None, "capture an answer before replaying it"
+            replayed, signature = self.replay_answer
+            self._send(h, 200, replayed, {**out, SIGNATURE_HEADER: signature})
+            return True
+        if mode == "strip_signature":
+            self._send(h, 200, body, out)
+            return True
+        doc = json.loads(body)
+        doc["NOTE"] = REWRITTEN_NOTE  # one value changed
+        altered = json.dumps(doc, ensure_ascii=False, indent=2).encode() + b"\n"
+        signature = headers.get(sig_key, "") if mode == "rewrite_value" else sign_entry(self.attacker_key, altered)
+        self._send(h, 200, altered, {**out, SIGNATURE_HEADER: signature})
+        return True
 
     def _trickle(self, h: BaseHTTPRequestHandler) -> None:
         body = json.dumps({"PARAM_REDE": "TESTNET", "NOTE": "slow"}).encode()

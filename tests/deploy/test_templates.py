@@ -38,6 +38,7 @@ def values(**override: str) -> dict[str, str]:
         "DEFAULT_TIMEZONE": "America/Sao_Paulo",
         "DEFAULT_WATCHTOWER_IMAGE": "nickfedor/watchtower:1.20.2",
         "DEFAULT_WATCHTOWER_INTERVAL": "300",
+        "DEFAULT_CONFIG_KEYS": "",
         "INSTALLER_VERSION": "1.2.3",
     }
     base.update(override)

@@ -6,7 +6,10 @@ single-quoted, `'` written as `'\''`; PowerShell: single-quoted, `'` doubled):
 
     DEFAULT_SERVER_URL  DEFAULT_API_BASE  DEFAULT_REDE  DEFAULT_IMAGE  DEFAULT_RUNTIME_NAME
     DEFAULT_CONTAINER_ROOT  DEFAULT_TIMEZONE  DEFAULT_WATCHTOWER_IMAGE
-    DEFAULT_WATCHTOWER_INTERVAL  INSTALLER_VERSION
+    DEFAULT_WATCHTOWER_INTERVAL  DEFAULT_CONFIG_KEYS  INSTALLER_VERSION
+
+(`DEFAULT_CONFIG_KEYS` is the server's valid config signing keys, `keyid:base64,...`: the
+installer writes it as `FLAGEEMONITOR_CONFIG_KEYS` into the proxy's env file.)
 
 (PowerShell names: `$DefaultServerUrl`, `$DefaultApiBase`, ... in PascalCase.)
 The token is never embedded: the operator passes it on the command line.
@@ -27,6 +30,7 @@ DEFAULT_NAMES = (
     "DEFAULT_TIMEZONE",
     "DEFAULT_WATCHTOWER_IMAGE",
     "DEFAULT_WATCHTOWER_INTERVAL",
+    "DEFAULT_CONFIG_KEYS",
     "INSTALLER_VERSION",
 )
 

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from flageemonitor import __version__
+from flageemonitor.core.signing import HEADER as SIGNATURE_HEADER
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_ERROR_BODY_BYTES = 4096
@@ -40,6 +41,7 @@ class Code(IntEnum):
     SERVER = 5
     INVALID = 6
     LOCAL = 7
+    UNTRUSTED = 8
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class Fetched:
     body: bytes
     etag: str | None
     not_modified: bool = False
+    signature: str | None = None  # the X-FlageeMonitor-Signature header, as received
 
 
 @dataclass(frozen=True)
@@ -108,15 +111,23 @@ def _server_says(status: int, reason_phrase: str, body: bytes, retry_after: str 
     return " ".join(text.split())[:500]
 
 
-async def _get(source: Source, etag: str | None, timeout: httpx.Timeout) -> Fetched | Refused:
-    headers = {"X-Bot-Token": source.token, "User-Agent": f"flageemonitor-proxy/{__version__}",
-               "Accept": "application/json"}
+def keys_url(config_url: str) -> str:
+    """Where the server lists its config signing keys: `<config URL>/keys`, without the query."""
+    parts = urlsplit(config_url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + "/keys", "", ""))
+
+
+async def _get(source: Source, etag: str | None, timeout: httpx.Timeout, *, keys: bool = False) -> Fetched | Refused:
+    headers = {"User-Agent": f"flageemonitor-proxy/{__version__}", "Accept": "application/json"}
+    if not keys:  # the key list is public: the token is not sent for it
+        headers["X-Bot-Token"] = source.token
     if etag:
         headers["If-None-Match"] = etag
-    params = {"rede": source.rede} if source.rede else None
-    where = source.display_url
+    params = {"rede": source.rede} if source.rede and not keys else None
+    url = keys_url(source.url) if keys else source.url
+    where = display_url(url)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client, client.stream(
-        "GET", source.url, headers=headers, params=params
+        "GET", url, headers=headers, params=params
     ) as resp:
         status = resp.status_code
         if status == 304:
@@ -137,17 +148,18 @@ async def _get(source: Source, etag: str | None, timeout: httpx.Timeout) -> Fetc
             body.extend(chunk)
             if len(body) > MAX_BODY_BYTES:
                 return Refused(Code.INVALID, f"{where} sent a config larger than {MAX_BODY_BYTES} bytes")
-        return Fetched(bytes(body), resp.headers.get("ETag"))
+        return Fetched(bytes(body), resp.headers.get("ETag"), signature=resp.headers.get(SIGNATURE_HEADER))
 
 
 def fetch(source: Source, etag: str | None, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-          deadline_s: float = DEFAULT_DEADLINE_S) -> Fetched | Refused:
-    """GET the config; never raises for network or HTTP trouble."""
-    where = source.display_url
+          deadline_s: float = DEFAULT_DEADLINE_S, keys: bool = False) -> Fetched | Refused:
+    """GET the config (or, with `keys`, the server's signing key list); never raises for network
+    or HTTP trouble."""
+    where = display_url(keys_url(source.url)) if keys else source.display_url
 
     async def bounded() -> Fetched | Refused:
         async with asyncio.timeout(deadline_s):
-            return await _get(source, etag, timeout)
+            return await _get(source, etag, timeout, keys=keys)
 
     try:
         return asyncio.run(bounded())

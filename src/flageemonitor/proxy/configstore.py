@@ -14,6 +14,11 @@ Exit codes of `flageemonitor update-config` (`Outcome.code`):
     5  server: 5xx or another unexpected HTTP status
     6  invalid: not JSON, schema error, or a config for another network
     7  local: the config could not be written (disk full, permissions, lock timeout)
+    8  untrusted: a key is pinned and the config's signature is missing, wrong or by an unknown key
+
+Signatures (see proxy.config_trust): once `FLAGEEMONITOR_CONFIG_KEYS` pins a key, every 200
+answer is checked against the exact bytes received, before they are parsed; the server's key
+list is re-read first, so a rotation is followed and a retirement takes effect.
 """
 
 from __future__ import annotations
@@ -36,16 +41,19 @@ from flageemonitor.core import env
 from flageemonitor.core.atomic import atomic_write, remove_stale_temps
 from flageemonitor.core.config_model import BotConfig, parse_config_text
 from flageemonitor.core.errors import ConfigInvalid
+from flageemonitor.core.signing import SigningError, verify
 from flageemonitor.proxy import settings
 from flageemonitor.proxy.config_fetch import (
     DEFAULT_DEADLINE_S,
     DEFAULT_TIMEOUT,
     Code,
+    Fetched,
     Refused,
     Source,
     fetch,
     one_line,
 )
+from flageemonitor.proxy.config_trust import Trust
 
 log = logging.getLogger("flageemonitor.config")
 __all__ = ["Code", "ConfigStore", "Outcome", "Source", "source_from_env"]
@@ -165,6 +173,9 @@ class ConfigStore:
         if got.not_modified:
             return Outcome(Code.OK, False, "config unchanged (304 Not Modified)")
         data, new_etag = got.body, got.etag
+        checked = self._check_signature(source, got)
+        if isinstance(checked, Refused):
+            return Outcome(checked.code, False, f"{checked.reason}; {kept}")
         try:
             config = parse_config_text(data)
         except ConfigInvalid as exc:
@@ -182,7 +193,32 @@ class ConfigStore:
         except OSError as exc:
             return Outcome(Code.LOCAL, False, f"cannot write {self.path}: {_oserror(exc)}; {kept}")
         self._write_etag(new_etag, data)
-        return Outcome(Code.OK, True, f"config updated to version {config.CONFIG_VERSION}", config)
+        return Outcome(Code.OK, True, f"config updated to version {config.CONFIG_VERSION}{checked}", config)
+
+    def _check_signature(self, source: Source, got: Fetched) -> Refused | str:
+        """Refused, or a note for the success line ("" while no key is pinned)."""
+        trust = Trust.from_env(self.dir)
+        try:
+            if not trust.pins():
+                return ""
+        except SigningError as exc:
+            return Refused(Code.NOT_CONFIGURED, f"FLAGEEMONITOR_CONFIG_KEYS is malformed: {exc}")
+        note = ""
+        listed = fetch(source, None, timeout=self.timeout, deadline_s=self.deadline_s, keys=True)
+        if isinstance(listed, Refused):
+            note = f" (the key list was not updated: {listed.reason})"
+        else:
+            try:
+                trust.learn(listed.body, listed.signature)
+            except SigningError as exc:
+                note = f" ({exc})"
+            except OSError as exc:
+                note = f" (cannot store the key list: {_oserror(exc)})"
+        try:
+            key = verify(got.body, got.signature, trust.trusted())
+        except SigningError as exc:
+            return Refused(Code.UNTRUSTED, f"config refused: {exc}{note}")
+        return f" (signed by key {key.id})"
 
     def _write_etag(self, etag: str | None, data: bytes) -> None:
         try:

@@ -20,6 +20,7 @@ from flageemonitor.server.core.config import Settings
 from flageemonitor.server.core.db import make_engine, make_sessionmaker
 from flageemonitor.server.core.logging import install_redaction
 from flageemonitor.server.core.secretbox import SecretBox
+from flageemonitor.server.core.signer import Signer
 from flageemonitor.server.metrics import MetricsMiddleware
 
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.cache = LookupCache()
     app.state.box = SecretBox(settings.key_file)
+    app.state.signer = Signer(settings.signing_file)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_middleware(MetricsMiddleware)
     if settings.trusted_proxies:

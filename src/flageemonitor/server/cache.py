@@ -60,6 +60,7 @@ class ConfigView:
     version: int
     body: bytes
     etag: str
+    signature: str  # the X-FlageeMonitor-Signature value for body (see server.core.signer)
 
 
 class LookupCache:

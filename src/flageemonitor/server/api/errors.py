@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -26,6 +28,13 @@ async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         {"error": exc.error, "message": exc.message}, status_code=exc.status, headers=exc.headers
     )
+
+
+def signing_unavailable(exc: Exception) -> ApiError:
+    """The signing key file cannot be read: logged in full, answered without the path."""
+    logging.getLogger("flageemonitor.server").error("%s", exc)
+    return ApiError(500, "signing_unavailable", "the server cannot read its config signing key; "
+                    "the operator must check FLAGEEMONITOR_SIGNING_KEY_FILE")
 
 
 TOKEN_HINT = "check the client token and network (FLAGEEMONITOR_TOKEN / --rede)"  # noqa: S105

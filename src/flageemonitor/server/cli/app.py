@@ -12,6 +12,7 @@ from flageemonitor.server.cli import (
     config_cmds,
     secrets_cmds,
     serve_cmds,
+    signing_cmds,
     token_cmds,
 )
 
@@ -31,7 +32,7 @@ def _root(
     common.GLOBAL["log_level"] = "debug" if verbose else ("warning" if quiet else None)
 
 
-for module in (serve_cmds, client_cmds, token_cmds, config_cmds, audit_cmds, secrets_cmds):
+for module in (serve_cmds, client_cmds, token_cmds, config_cmds, audit_cmds, secrets_cmds, signing_cmds):
     module.register(app)
 
 

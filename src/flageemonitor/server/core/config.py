@@ -19,6 +19,7 @@ from flageemonitor.core.env import LEGACY_PREFIX, PREFIX, strip_quotes
 
 DEFAULT_DATABASE_FILE = "flageemonitor.db"
 SECRETS_KEY_FILE = "flageemonitor.key"
+SIGNING_KEY_FILE = "flageemonitor-signing.key"
 URL_HINT = "a file path (demo.db) or a URL: sqlite:////abs/path.db, postgresql://user:password@host:5432/dbname"
 
 
@@ -77,6 +78,9 @@ class Settings(BaseSettings):
     db_threads: int = _env("db_threads", default=8, ge=1)
     secrets_key_file: Path | None = _env(
         "secrets_key_file", default=None, description="key for config secrets at rest (default: beside the database)")
+    signing_key_file: Path | None = _env(
+        "signing_key_file", default=None,
+        description="Ed25519 keys that sign served configs (default: beside the secrets key file)")
     default_image: str = _env("default_image", default="ghcr.io/flagee-cloud/flageemonitor-client:latest")
     default_runtime_name: str = _env("default_runtime_name", default="flageemonitor")
     default_container_root: str = _env("default_container_root", default="/flageemonitor")
@@ -138,6 +142,8 @@ class Settings(BaseSettings):
             db_file = sqlite_path(self.database_url)
             base = db_file.parent if db_file is not None else Path.cwd()
             object.__setattr__(self, "secrets_key_file", (base / SECRETS_KEY_FILE).resolve())
+        if self.signing_key_file is None:
+            object.__setattr__(self, "signing_key_file", self.key_file.parent / SIGNING_KEY_FILE)
         return self
 
     @classmethod
@@ -149,3 +155,8 @@ class Settings(BaseSettings):
     def key_file(self) -> Path:
         assert self.secrets_key_file is not None
         return self.secrets_key_file
+
+    @property
+    def signing_file(self) -> Path:
+        assert self.signing_key_file is not None
+        return self.signing_key_file

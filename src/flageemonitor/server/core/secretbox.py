@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flageemonitor.core.atomic import atomic_write
 from flageemonitor.core.errors import FlageeError
 from flageemonitor.core.redact import SECRET_CONFIG_KEYS
+from flageemonitor.server.core.keyfile import key_lines
 
 PREFIX = "enc:v1:"
 
@@ -44,30 +44,7 @@ class SecretBox:
 
     # --- keys
     def _keys(self) -> list[bytes]:
-        try:
-            lines = self.key_file.read_bytes().split()
-        except FileNotFoundError:
-            self._create()
-            lines = self.key_file.read_bytes().split()
-        except OSError as exc:
-            raise SecretKeyError(f"cannot read the secrets key {self.key_file}: {exc.strerror}") from None
-        if not lines:
-            raise SecretKeyError(f"the secrets key file {self.key_file} is empty")
-        return lines
-
-    def _create(self) -> None:
-        self.key_file.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return  # another process created it first
-        except OSError as exc:
-            raise SecretKeyError(f"cannot create the secrets key {self.key_file}: {exc.strerror}") from None
-        try:
-            os.write(fd, Fernet.generate_key() + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        return key_lines(self.key_file, Fernet.generate_key, "secrets key", SecretKeyError)
 
     def fernet(self) -> MultiFernet:
         if self._fernet is None:

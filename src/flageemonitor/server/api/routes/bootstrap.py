@@ -6,15 +6,17 @@ import ipaddress
 
 from fastapi import APIRouter, Request, Response
 
+from flageemonitor.core.signing import format_pinned
 from flageemonitor.server import bootstrap
 from flageemonitor.server.api.deps import Authorized, openapi_auth, run_authorized
-from flageemonitor.server.api.errors import AUTH_RESPONSES, ApiError
+from flageemonitor.server.api.errors import AUTH_RESPONSES, ApiError, signing_unavailable
 from flageemonitor.server.core.config import Settings
+from flageemonitor.server.core.signer import Signer, SigningKeyError
 
 router = APIRouter(prefix="/api/bootstrap", tags=["bootstrap"])
 
 
-def installer_values(auth: Authorized, settings: Settings, server_url: str) -> dict[str, str]:
+def installer_values(auth: Authorized, settings: Settings, server_url: str, config_keys: str) -> dict[str, str]:
     net = auth.network
     return {
         "DEFAULT_SERVER_URL": server_url,
@@ -26,6 +28,7 @@ def installer_values(auth: Authorized, settings: Settings, server_url: str) -> d
         "DEFAULT_TIMEZONE": net.timezone or settings.default_timezone,
         "DEFAULT_WATCHTOWER_IMAGE": settings.watchtower_image,
         "DEFAULT_WATCHTOWER_INTERVAL": str(settings.watchtower_interval),
+        "DEFAULT_CONFIG_KEYS": config_keys,
         "INSTALLER_VERSION": bootstrap.installer_version(),
     }
 
@@ -62,9 +65,14 @@ def _local_socket(request: Request, host: str) -> bool:
 async def _installer(request: Request, windows: bool) -> Response:
     settings: Settings = request.app.state.settings
     server_url = _server_url(request, settings)
+    signer: Signer = request.app.state.signer
 
     def values(_session: object, auth: Authorized) -> dict[str, str]:
-        return installer_values(auth, settings, server_url)
+        try:
+            keys = format_pinned(signer.public_keys())
+        except SigningKeyError as exc:
+            raise signing_unavailable(exc) from None
+        return installer_values(auth, settings, server_url, keys)
 
     rendered_values = await run_authorized(request, "bootstrap:read", values)
     rendered = (bootstrap.render_windows if windows else bootstrap.render_linux)(rendered_values)

@@ -1,4 +1,8 @@
-"""`GET /api/ingest/bot/config`: the network's current config_bot.json."""
+"""`GET /api/ingest/bot/config`: the network's current config_bot.json, signed.
+
+`GET /api/ingest/bot/config/keys` (no token: public keys only): the valid signing keys, signed by
+each of them, so a proxy that trusts one key learns its successor during a rotation.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,12 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from flageemonitor.core.image_channel import from_stored
+from flageemonitor.core.signing import HEADER as SIGNATURE_HEADER
 from flageemonitor.server.api.deps import Authorized, openapi_auth, run_authorized
-from flageemonitor.server.api.errors import AUTH_RESPONSES, ApiError
+from flageemonitor.server.api.errors import AUTH_RESPONSES, ApiError, signing_unavailable
 from flageemonitor.server.cache import ConfigView, LookupCache
 from flageemonitor.server.core.secretbox import SecretBox, SecretKeyError
+from flageemonitor.server.core.signer import Signer, SigningKeyError
 from flageemonitor.server.services import configs
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])
@@ -28,7 +34,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
-def _current(cache: LookupCache, box: SecretBox, session: Session, auth: Authorized) -> ConfigView:
+def _current(cache: LookupCache, box: SecretBox, signer: Signer, session: Session, auth: Authorized) -> ConfigView:
     cached = cache.get("config", auth.network.id)
     if isinstance(cached, ConfigView):
         return cached
@@ -47,7 +53,12 @@ def _current(cache: LookupCache, box: SecretBox, session: Session, auth: Authori
         log.error("network %s: %s", code, exc)
         raise ApiError(500, "secrets_unavailable", "the server cannot open this network's config secrets; "
                        "the operator must check FLAGEEMONITOR_SECRETS_KEY_FILE") from None
-    view = ConfigView(network=code, version=row.version, body=body.encode("utf-8"), etag=etag)
+    data = body.encode("utf-8")
+    try:
+        signature = signer.sign(data)
+    except SigningKeyError as exc:
+        raise signing_unavailable(exc) from None
+    view = ConfigView(network=code, version=row.version, body=data, etag=etag, signature=signature)
     cache.put(auth.generation, "config", auth.network.id, view)
     return view
 
@@ -68,9 +79,27 @@ def _current(cache: LookupCache, box: SecretBox, session: Session, auth: Authori
 async def bot_config(request: Request) -> Response:
     cache: LookupCache = request.app.state.cache
     box: SecretBox = request.app.state.box
-    view = await run_authorized(request, "config:read", lambda s, auth: _current(cache, box, s, auth))
+    signer: Signer = request.app.state.signer
+    view = await run_authorized(request, "config:read", lambda s, auth: _current(cache, box, signer, s, auth))
     if_none_match = request.headers.get("if-none-match")
     headers = {"ETag": view.etag, "Cache-Control": "no-cache", "X-Config-Version": str(view.version)}
     if _matches(if_none_match, view.etag):
         return Response(status_code=304, headers=headers)
+    headers[SIGNATURE_HEADER] = view.signature
     return Response(view.body, media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/bot/config/keys",
+    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}},
+                     "description": "the valid config signing keys, signed by each of them"}},
+    response_class=Response,
+)
+async def config_keys(request: Request) -> Response:
+    signer: Signer = request.app.state.signer
+    try:
+        keys = signer.key_list()
+    except SigningKeyError as exc:
+        raise signing_unavailable(exc) from None
+    return Response(keys.body, media_type="application/json",
+                    headers={"Cache-Control": "no-cache", SIGNATURE_HEADER: keys.signature})
