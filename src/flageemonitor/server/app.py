@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from flageemonitor import __version__
 from flageemonitor.server.api.deps import SECURITY_SCHEMES
 from flageemonitor.server.api.errors import ApiError, api_error_handler
-from flageemonitor.server.api.routes import bootstrap, health, ingest, metrics
+from flageemonitor.server.api.openapi import add_components
+from flageemonitor.server.api.routes import bootstrap, health, ingest, metrics, reports
 from flageemonitor.server.cache import LookupCache
 from flageemonitor.server.core.config import Settings
 from flageemonitor.server.core.db import make_engine, make_sessionmaker
@@ -27,6 +28,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc.collect()
     gc.freeze()
     yield
+    writer = getattr(app.state, "writer", None)
+    if writer is not None:
+        writer.close()
     app.state.engine.dispose()
 
 
@@ -45,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.cache = LookupCache()
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_middleware(MetricsMiddleware)
-    for module in (health, ingest, bootstrap, metrics):
+    for module in (health, ingest, reports, bootstrap, metrics):
         app.include_router(module.router)
     _describe_security(app)
     return app
@@ -59,6 +63,7 @@ def _describe_security(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = build()
             schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            add_components(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -35,7 +35,7 @@ def token_issue(
     network: Annotated[list[str] | None, typer.Option("--network", help="limit to this network (repeatable)")] = None,
     scope: Annotated[
         list[str] | None,
-        typer.Option("--scope", help="config:read, bootstrap:read, reports:write, admin (repeatable)"),
+        typer.Option("--scope", help="config:read, bootstrap:read, report:write, admin (repeatable)"),
     ] = None,
     expires_in_days: Annotated[float | None, typer.Option("--expires-in-days")] = None,
     expires_at: Annotated[str | None, typer.Option("--expires-at", help="ISO 8601 expiry")] = None,

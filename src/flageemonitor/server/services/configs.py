@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from flageemonitor.core.config_model import validate_config
 from flageemonitor.core.errors import ConfigInvalid
+from flageemonitor.core.fleet_contract import DEFAULT_HEARTBEAT_INTERVAL_S, HEARTBEAT_KEY
 from flageemonitor.server.errors import NotFound
 from flageemonitor.server.models import ConfigVersion, utcnow
 from flageemonitor.server.services import audit, generation, networks
@@ -60,6 +61,34 @@ def latest(s: Session, network_id: int) -> ConfigVersion | None:
         .order_by(ConfigVersion.version.desc())
         .limit(1)
     )
+
+
+def latest_of_all(s: Session) -> dict[int, ConfigVersion]:
+    """The latest version of every network's config, by network id."""
+    newest = (
+        select(ConfigVersion.network_id, func.max(ConfigVersion.version).label("version"))
+        .group_by(ConfigVersion.network_id)
+        .subquery()
+    )
+    rows = s.scalars(
+        select(ConfigVersion).join(
+            newest,
+            (ConfigVersion.network_id == newest.c.network_id) & (ConfigVersion.version == newest.c.version),
+        )
+    )
+    return {row.network_id: row for row in rows}
+
+
+def heartbeat_interval(row: ConfigVersion | None) -> int:
+    """Seconds between a proxy's check-ins: the config's PARAM_HEARTBEAT_INTERVAL, else 60."""
+    if row is None:
+        return DEFAULT_HEARTBEAT_INTERVAL_S
+    value = json.loads(row.body).get(HEARTBEAT_KEY)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
+        return DEFAULT_HEARTBEAT_INTERVAL_S
+    return int(value)
 
 
 def get(s: Session, code: str, version: int | None = None) -> ConfigVersion:
