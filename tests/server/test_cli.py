@@ -157,7 +157,7 @@ def test_db_upgrade_reaches_the_shipped_head(cli: Cli) -> None:
     _, out, _ = cli("db", "upgrade")
     assert "latest schema" in out
     _, out, _ = cli("db", "current")
-    assert out.strip() == "current: 0002  head: 0002"
+    assert out.strip() == "current: 0003  head: 0003"
 
 
 def test_serve_refuses_to_start_on_an_unreachable_database_with_one_clear_line(tmp_path: Path) -> None:
