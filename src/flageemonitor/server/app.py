@@ -19,6 +19,7 @@ from flageemonitor.server.core.config import Settings
 from flageemonitor.server.core.db import make_engine, make_sessionmaker
 from flageemonitor.server.core.logging import install_redaction
 from flageemonitor.server.metrics import MetricsMiddleware
+from flageemonitor.server.web import pages
 
 
 @asynccontextmanager
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.cache = LookupCache()
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_middleware(MetricsMiddleware)
-    for module in (health, ingest, reports, bootstrap, metrics):
+    for module in (health, ingest, reports, bootstrap, metrics, pages):
         app.include_router(module.router)
     _describe_security(app)
     return app

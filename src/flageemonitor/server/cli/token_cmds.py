@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(token_app, name="token")
 
 
-def _expiry(expires_in_days: float | None, expires_at: str | None) -> datetime | None:
+def expiry(expires_in_days: float | None, expires_at: str | None) -> datetime | None:
     if expires_at:
         try:
             moment = datetime.fromisoformat(expires_at)
@@ -45,9 +45,9 @@ def token_issue(
     """Create a token and print it once; only its hash is kept."""
     from flageemonitor.server.services import tokens
 
-    expiry = _expiry(expires_in_days, expires_at)
+    expiry_at = expiry(expires_in_days, expires_at)
     with session(database_url_opt) as s:
-        clear, token = tokens.issue(s, client, actor(), networks=network, scopes=scope, expires_at=expiry)
+        clear, token = tokens.issue(s, client, actor(), networks=network, scopes=scope, expires_at=expiry_at)
         token_id = token.id
         scopes = token.scope_list
     if as_json:
