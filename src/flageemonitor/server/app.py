@@ -10,10 +10,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from flageemonitor import __version__
+from flageemonitor.server.api.admin_auth import ADMIN_SCHEME
 from flageemonitor.server.api.deps import SECURITY_SCHEMES
 from flageemonitor.server.api.errors import ApiError, api_error_handler
 from flageemonitor.server.api.openapi import add_components
-from flageemonitor.server.api.routes import bootstrap, health, ingest, metrics, reports
+from flageemonitor.server.api.routes import admin, bootstrap, health, ingest, metrics, reports
 from flageemonitor.server.cache import LookupCache
 from flageemonitor.server.core.config import Settings
 from flageemonitor.server.core.db import make_engine, make_sessionmaker
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.cache = LookupCache()
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_middleware(MetricsMiddleware)
-    for module in (health, ingest, reports, bootstrap, metrics, pages):
+    for module in (health, ingest, reports, bootstrap, admin, metrics, pages):
         app.include_router(module.router)
     _describe_security(app)
     return app
@@ -63,7 +64,7 @@ def _describe_security(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            schema.setdefault("components", {})["securitySchemes"] = {**SECURITY_SCHEMES, **ADMIN_SCHEME}
             add_components(schema)
             app.openapi_schema = schema
         return app.openapi_schema

@@ -148,3 +148,8 @@ def rollback(s: Session, code: str, to: int, actor: str) -> ConfigVersion:
     row = store(s, code, data, actor, comment=f"rollback to v{to}")
     audit.record(s, actor, "config.rollback", f"network:{code}", f"to={to} new_version={row.version}")
     return row
+
+
+def version_summary(row: ConfigVersion) -> dict[str, Any]:
+    return {"version": row.version, "created_at": row.created_at.isoformat(), "created_by": row.created_by,
+            "comment": row.comment, "etag": row.etag}

@@ -133,8 +133,8 @@ def _attach_proxies(s: Session, nets: dict[int, NetworkView], now: datetime, onl
     if only is not None:
         q_runs = q_runs.join(Proxy, Proxy.id == ProxyLastRun.proxy_id).where(Proxy.network_id == only)
         q_proxies = q_proxies.where(Proxy.network_id == only)
-    for pid, *rest in s.execute(q_runs):
-        runs.setdefault(pid, []).append(LastRun(*rest))
+    for pid, canonical, requested, run_uid, finished, *counts in s.execute(q_runs):
+        runs.setdefault(pid, []).append(LastRun(canonical, requested, run_uid, as_utc(finished), *counts))
     for pid, net_id, uid, hostname, seen, image, digest, cfg_version, spool, error in s.execute(q_proxies):
         net = nets.get(net_id)
         if net is None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from flageemonitor.server.errors import Conflict, Invalid, NotFound
 from flageemonitor.server.models import Network, utcnow
@@ -78,7 +79,12 @@ def of_client(s: Session, client_id: int) -> list[Network]:
 
 
 def all_networks(s: Session, client_name: str | None = None) -> list[Network]:
-    q = select(Network).order_by(Network.code)
+    q = select(Network).options(joinedload(Network.client)).order_by(Network.code)
     if client_name:
         q = q.where(Network.client_id == clients.get(s, client_name).id)
     return list(s.scalars(q))
+
+
+def summary(net: Network) -> dict[str, Any]:
+    return {"code": net.code, "client": net.client.name, "provider": net.provider, "timezone": net.timezone,
+            "image": net.image, "runtime_name": net.runtime_name, "container_root": net.container_root}
