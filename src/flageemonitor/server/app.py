@@ -20,6 +20,7 @@ from flageemonitor.server.core.config import Settings
 from flageemonitor.server.core.db import make_engine, make_sessionmaker
 from flageemonitor.server.core.logging import install_redaction
 from flageemonitor.server.metrics import MetricsMiddleware
+from flageemonitor.server.services.retention import Pruner
 from flageemonitor.server.web import pages
 
 
@@ -29,7 +30,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # them out of the collector, whose full passes over them were the server's latency tail
     gc.collect()
     gc.freeze()
+    pruner = Pruner(app.state.engine, app.state.settings)
+    pruner.start()
+    app.state.pruner = pruner
     yield
+    pruner.stop()
     writer = getattr(app.state, "writer", None)
     if writer is not None:
         writer.close()
