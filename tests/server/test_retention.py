@@ -7,12 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from flageemonitor.server.app import create_app
 from flageemonitor.server.core.config import Settings, normalize_database_url
 from flageemonitor.server.core.db import make_engine
 from flageemonitor.server.models import EndpointStatus, Proxy, ProxyLastRun, Run
 from flageemonitor.server.services import retention
-from tests.server.conftest import Api, TestClient
+from tests.server.conftest import Api, make_api
 from tests.server.fleet_bodies import checkin, host, run_report
 from tests.support.waiting import wait_until
 
@@ -69,13 +68,11 @@ def test_prune_removes_old_runs_silent_proxies_and_stale_endpoint_states(api: Ap
 
 def test_the_server_prunes_in_the_background_while_it_keeps_answering(api: Api) -> None:
     ids = _post_runs(api, str(uuid.uuid4()), 5)
-    settings = Settings(database_url=normalize_database_url(api.plane.database_url), run_retention_rows=2,
-                        retention_interval=0.2)
-    app = create_app(settings)
-    with TestClient(app, base_url="http://cp.test") as client:
+    with make_api(api.plane, run_retention_rows=2, retention_interval=0.2) as client:
+        app = client.app
         wait_until(lambda: _runs(api) == ids[-2:], 30, "the background prune to keep the 2 newest runs")
         assert client.get("/health").status_code == 200
         body = run_report(str(uuid.uuid4()), [host("TESTNET-LOJA009-PDV201")])
         assert client.post(RUNS, json=body, headers=api.headers()).status_code == 201
-        wait_until(lambda: app.state.pruner.passes >= 2, 30, "another prune pass")
+        wait_until(lambda: app.state.pruner.passes >= 2, 30, "another prune pass")  # type: ignore[attr-defined]
     assert len(_runs(api)) == 2
