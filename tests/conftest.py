@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.zabbix",
     "tests.fixtures.oci",
+    "tests.fixtures.browser",
 ]

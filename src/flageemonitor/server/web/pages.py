@@ -136,6 +136,9 @@ async def logout(request: Request) -> Response:
     cookie = request.cookies.get(sessions.SESSION_COOKIE)
     state = request.app.state
 
+    if cookie is None:  # nothing to end (and a cross-site POST carries no cookie: never clear one then)
+        return RedirectResponse("/login", status_code=303)
+
     def end() -> bool:
         with state.sessionmaker() as s:
             current = people.session_for(s, cookie, datetime.now(UTC))
