@@ -63,10 +63,14 @@ def _ms(value: str) -> float:
     return {"us": n / 1000, "ms": n, "s": n * 1000, "m": n * 60000}[unit]
 
 
-def wrk(name: str, url: str, headers: dict[str, str], duration: int, connections: int, threads: int) -> Result:
+def wrk(name: str, url: str, headers: dict[str, str], duration: int, connections: int, threads: int,
+        script: Path | None = None) -> Result:
+    """One wrk run; `script` is a Lua file that builds the requests (bodies) itself."""
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s"]
     for key, value in headers.items():
         cmd += ["-H", f"{key}: {value}"]
+    if script is not None:
+        cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True, timeout=duration + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]

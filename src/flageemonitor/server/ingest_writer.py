@@ -4,8 +4,9 @@ Requests hand their validated bodies to `BatchWriter.submit` and wait for the fu
 resolved only after the transaction holding the body committed, so a 201 means stored. While one
 batch commits, the next requests queue up and go together in the next transaction: under load
 the cost of a commit is shared, with no added delay when the server is idle. A batch that fails
-as a whole (two workers racing on one run id) is retried item by item, so one bad body never
-fails the others.
+as a whole is tried once more (two workers racing on one run id, a deadlock), then item by item,
+so one bad body never fails the others. Rows are upserted in key order, so that two workers'
+batches lock them in the same order.
 """
 
 from __future__ import annotations
@@ -93,18 +94,31 @@ class BatchWriter:
             if stop:
                 return
 
-    def _write(self, batch: list[_Job]) -> None:
-        try:
-            with self._engine.begin() as conn:
-                results = self._apply(conn, [job.item for job in batch])
-        except Exception:
-            if len(batch) == 1:
-                log.exception("storing a report failed")
-                batch[0].future.set_exception(StoreFailed("the report could not be stored; send it again"))
+    def _transaction(self, items: list[Received]) -> list[Any]:
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                # take the write lock first: a deferred transaction that reads, then writes, fails at
+                # once (no busy wait) when another process committed in between
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            results = self._apply(conn, items)
+            conn.commit()
+            return results
+
+    def _write(self, batch: list[_Job], attempts: int = 2) -> None:
+        for attempt in range(attempts):
+            try:
+                results = self._transaction([job.item for job in batch])
+                break
+            except Exception:
+                if attempt + 1 < attempts:
+                    continue  # a lost race (deadlock, duplicate run id from another worker): once more
+                if len(batch) == 1:
+                    log.exception("storing a report failed")
+                    batch[0].future.set_exception(StoreFailed("the report could not be stored; send it again"))
+                    return
+                for job in batch:  # one body at a time, so that one bad body fails alone
+                    self._write([job], attempts=1)
                 return
-            for job in batch:
-                self._write([job])
-            return
         for job, result in zip(batch, results, strict=True):
             job.future.set_result(result)
 

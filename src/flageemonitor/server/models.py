@@ -167,8 +167,9 @@ class Proxy(Base):
 
 
 class Run(Base):
-    """One run report. Per-host outcomes are kept as one compressed JSON document (`hosts_z`):
-    only the run's own page reads them, and 50 rows per report would be most of the database."""
+    """One run report. Per-host outcomes are kept in one compressed JSON document (`hosts_z`: the
+    report as received, or its host list once redacted): only the run's own page reads them, and
+    50 rows per report would be most of the database."""
 
     __tablename__ = "runs"
     __table_args__ = (

@@ -16,9 +16,10 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 from sqlalchemy import Connection, Table, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -29,6 +30,7 @@ from flageemonitor.server.models import EndpointStatus, Proxy, ProxyLastRun, Run
 
 _HOSTS = TypeAdapter(list[HostOutcome])
 _SUSPECT = re.compile(r"(?i)fm[ta]_|token|passw|senha|authorization|secret")
+SUSPECT_BYTES = re.compile(_SUSPECT.pattern.encode())
 _PROXIES: Table = Proxy.__table__  # type: ignore[assignment]
 _RUNS: Table = Run.__table__  # type: ignore[assignment]
 _LAST: Table = ProxyLastRun.__table__  # type: ignore[assignment]
@@ -42,6 +44,13 @@ class Received:
     network_id: int
     body: Any  # CheckIn | RunReportBody
     received_at: datetime
+    suspect: bool = True  # False when the raw body held nothing that looks like a secret (SUSPECT_BYTES)
+    raw: bytes = b""  # the decoded JSON body, kept as the run's document when nothing in it needs redacting
+
+
+def looks_secret(raw: bytes) -> bool:
+    """One scan of the raw body instead of one per text field."""
+    return SUSPECT_BYTES.search(raw) is not None
 
 
 def _insert(conn: Connection, table: Table) -> Any:
@@ -52,12 +61,26 @@ def _scrub(text: str | None) -> str | None:
     return redact(text) if text and _SUSPECT.search(text) else text
 
 
+@lru_cache(maxsize=100_000)
+def _store_of(host: str) -> int | None:
+    return parse_host_name(host).loja
+
+
+class _HostsOnly(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    hosts: list[HostOutcome]
+
+
 def encode_hosts(hosts: Sequence[HostOutcome]) -> bytes:
     return zlib.compress(_HOSTS.dump_json(list(hosts)), 1)
 
 
 def decode_hosts(blob: bytes) -> list[HostOutcome]:
-    return _HOSTS.validate_json(zlib.decompress(blob))
+    """The hosts of a stored run document: a JSON list of hosts, or the report as received."""
+    data = zlib.decompress(blob)
+    if data.lstrip()[:1] == b"[":
+        return _HOSTS.validate_json(data)
+    return _HostsOnly.model_validate_json(data).hosts
 
 
 def store_checkins(conn: Connection, items: Sequence[Received]) -> None:
@@ -65,7 +88,7 @@ def store_checkins(conn: Connection, items: Sequence[Received]) -> None:
     for item in items:  # one proxy twice in a batch: its last check-in wins
         latest[(item.network_id, item.body.proxy_id)] = item
     rows = []
-    for item in latest.values():
+    for _key, item in sorted(latest.items()):
         body: CheckIn = item.body
         rows.append({
             "network_id": item.network_id, "proxy_uid": body.proxy_id, "hostname": body.hostname,
@@ -90,7 +113,7 @@ def _proxy_ids(conn: Connection, items: Iterable[Received]) -> dict[tuple[int, s
         key = (item.network_id, item.body.proxy_id)
         seen[key] = max(seen.get(key, item.received_at), item.received_at)
     rows = [{"network_id": n, "proxy_uid": p, "first_seen": as_utc(t), "last_seen": as_utc(t)}
-            for (n, p), t in seen.items()]
+            for (n, p), t in sorted(seen.items())]
     stmt = _insert(conn, _PROXIES)
     conn.execute(stmt.on_conflict_do_update(index_elements=["network_id", "proxy_uid"],
                                             set_={"last_seen": stmt.excluded.last_seen}), rows)
@@ -118,12 +141,17 @@ def store_runs(conn: Connection, items: Sequence[Received]) -> list[bool]:
     proxies = _proxy_ids(conn, fresh)
     run_rows: list[dict[str, Any]] = []
     last: dict[tuple[int, str], dict[str, Any]] = {}
-    endpoints: dict[tuple[int, str, str], dict[str, Any]] = {}
+    endpoints: dict[tuple[int, str, str], tuple[Any, ...]] = {}
     for item in fresh:
         body: RunReportBody = item.body
         proxy_id = proxies[(item.network_id, body.proxy_id)]
-        hosts = [h.model_copy(update={"detail": _scrub(h.detail) or ""}) if _SUSPECT.search(h.detail) else h
-                 for h in body.hosts]
+        hosts = body.hosts
+        if item.suspect or not item.raw:
+            hosts = [h.model_copy(update={"detail": _scrub(h.detail) or ""}) if _SUSPECT.search(h.detail) else h
+                     for h in hosts]
+            document = encode_hosts(hosts)
+        else:  # nothing to redact: the report as received is the run's document (no second serialisation)
+            document = zlib.compress(item.raw, 1)
         finished = as_utc(body.finished_at)
         started = as_utc(body.started_at)
         counts = body.summary.model_dump()
@@ -135,7 +163,7 @@ def store_runs(conn: Connection, items: Sequence[Received]) -> list[bool]:
             "received_at": as_utc(item.received_at), **counts,
             "local_ok": body.local.ok if body.local else None,
             "local_detail": _scrub(body.local.detail) if body.local else None,
-            "error": _scrub(body.error), "hosts_z": encode_hosts(hosts),
+            "error": _scrub(body.error), "hosts_z": document,
         })
         if body.dry_run:
             continue  # planned changes are not the endpoint's state
@@ -152,18 +180,44 @@ def store_runs(conn: Connection, items: Sequence[Received]) -> list[bool]:
                 }
         for host in hosts:
             ekey = (item.network_id, host.host, body.action.canonical)
-            if ekey in endpoints and endpoints[ekey]["finished_at"] > finished:
+            if ekey in endpoints and endpoints[ekey][10] > finished:
                 continue
-            endpoints[ekey] = {
-                "network_id": item.network_id, "host": host.host, "canonical": body.action.canonical,
-                "store": parse_host_name(host.host).loja, "ip": host.ip, "status": host.status,
-                "changed": host.changed, "detail": host.detail, "duration_s": host.duration_s,
-                "run_uid": body.run_id, "finished_at": finished,
-            }
+            endpoints[ekey] = (item.network_id, host.host, body.action.canonical, _store_of(host.host), host.ip,
+                               host.status, host.changed, host.detail, host.duration_s, body.run_id, finished)
     conn.execute(_RUNS.insert(), run_rows)
-    _upsert_newer(conn, _LAST, ["proxy_id", "canonical"], list(last.values()))
-    _upsert_newer(conn, _ENDPOINTS, ["network_id", "host", "canonical"], list(endpoints.values()))
+    _upsert_newer(conn, _LAST, ["proxy_id", "canonical"], [last[k] for k in sorted(last)])
+    _upsert_endpoints(conn, [endpoints[k] for k in sorted(endpoints)])
     return duplicates
+
+
+_ENDPOINT_COLUMNS = ("network_id", "host", "canonical", "store", "ip", "status", "changed", "detail", "duration_s",
+                     "run_uid", "finished_at")
+_ENDPOINT_UPDATE = (
+    " ON CONFLICT (network_id, host, canonical) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _ENDPOINT_COLUMNS[3:])
+    + " WHERE excluded.finished_at >= endpoint_status.finished_at"
+)
+_PG_TYPES = ("int", "text", "text", "int", "text", "text", "bool", "text", "float8", "text", "timestamptz")
+
+
+def _upsert_endpoints(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """The per-host rows (most of what a report writes) go in one statement, without per-row ORM work:
+    `unnest` of one array per column on PostgreSQL, the driver's own loop on SQLite."""
+    if not rows:
+        return
+    columns = ", ".join(_ENDPOINT_COLUMNS)
+    if conn.dialect.name == "postgresql":
+        arrays = ", ".join(f"%s::{t}[]" for t in _PG_TYPES)
+        conn.exec_driver_sql(f"INSERT INTO endpoint_status ({columns}) SELECT * FROM unnest({arrays})"  # noqa: S608
+                             + _ENDPOINT_UPDATE, tuple(list(col) for col in zip(*rows, strict=True)))
+        return
+    as_text = _ENDPOINTS.c.finished_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    assert as_text is not None
+    stamps: dict[datetime, str] = {}
+    params = [(*row[:10], stamps.setdefault(row[10], as_text(row[10]))) for row in rows]
+    placeholders = ", ".join("?" * len(_ENDPOINT_COLUMNS))
+    conn.exec_driver_sql(f"INSERT INTO endpoint_status ({columns}) VALUES ({placeholders})"  # noqa: S608
+                         + _ENDPOINT_UPDATE, params)
 
 
 def _upsert_newer(conn: Connection, table: Table, keys: list[str], rows: list[dict[str, Any]]) -> None:

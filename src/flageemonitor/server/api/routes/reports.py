@@ -31,7 +31,7 @@ from flageemonitor.server.api.openapi import json_body
 from flageemonitor.server.cache import LookupCache
 from flageemonitor.server.ingest_writer import BatchWriter, StoreFailed
 from flageemonitor.server.services import configs
-from flageemonitor.server.services.fleet_ingest import Received
+from flageemonitor.server.services.fleet_ingest import Received, looks_secret
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])
 SCOPE = "report:write"
@@ -54,24 +54,25 @@ def writer_of(request: Request) -> BatchWriter:
     return writer
 
 
-async def _receive(request: Request, model: type[BaseModel], extra: Any = None) -> tuple[Authorized, Any, Any]:
+async def _receive(request: Request, model: type[BaseModel], extra: Any = None) -> tuple[Authorized, Received, Any]:
     """Authorize and validate in one worker-thread call; `extra(session, auth)` runs there too."""
     raw = await body.read_limited(request, MAX_BODY_BYTES)
     state = request.app.state
     creds = read_credentials(request)
     encoding = request.headers.get("content-encoding")
 
-    def work() -> tuple[Authorized, Any, Any]:
+    def work() -> tuple[Authorized, Received, Any]:
         with state.sessionmaker() as session:
             auth = authorize(state.engine, session, state.settings, state.cache, creds, SCOPE)
-            parsed = body.parse(model, body.decode(raw, encoding, MAX_DECODED_BYTES))
-            return auth, parsed, extra(session, auth) if extra else None
+            decoded = body.decode(raw, encoding, MAX_DECODED_BYTES)
+            parsed = body.parse(model, decoded)
+            received = Received(auth.network.id, parsed, datetime.now(UTC), looks_secret(decoded), decoded)
+            return auth, received, extra(session, auth) if extra else None
 
     return await run_db(request, work)
 
 
-async def _store(request: Request, auth: Authorized, parsed: Any) -> Any:
-    received = Received(auth.network.id, parsed, datetime.now(UTC))
+async def _store(request: Request, received: Received) -> Any:
     try:
         return await asyncio.wrap_future(writer_of(request).submit(received))
     except StoreFailed as exc:
@@ -95,8 +96,8 @@ def _interval(cache: LookupCache, session: Session, auth: Authorized) -> int:
 )
 async def checkin(request: Request) -> JSONResponse:
     cache: LookupCache = request.app.state.cache
-    auth, parsed, interval = await _receive(request, CheckIn, lambda s, a: _interval(cache, s, a))
-    await _store(request, auth, parsed)
+    _auth, received, interval = await _receive(request, CheckIn, lambda s, a: _interval(cache, s, a))
+    await _store(request, received)
     answer = CheckInAnswer(server_time=datetime.now(UTC), heartbeat_interval_s=interval)
     return JSONResponse(answer.model_dump(mode="json"))
 
@@ -109,8 +110,8 @@ async def checkin(request: Request) -> JSONResponse:
     openapi_extra={**openapi_auth(), **json_body(RunReportBody, "one run's report; run_id makes a resend a no-op")},
 )
 async def run_report(request: Request) -> JSONResponse:
-    auth, parsed, _ = await _receive(request, RunReportBody)
-    duplicate = await _store(request, auth, parsed)
-    if duplicate:
-        return JSONResponse({"run_id": parsed.run_id, "duplicate": True}, status_code=200)
-    return JSONResponse({"run_id": parsed.run_id}, status_code=201)
+    _auth, received, _ = await _receive(request, RunReportBody)
+    run_id = received.body.run_id
+    if await _store(request, received):
+        return JSONResponse({"run_id": run_id, "duplicate": True}, status_code=200)
+    return JSONResponse({"run_id": run_id}, status_code=201)
