@@ -175,7 +175,7 @@ def fill_page_database(path: Path, args: argparse.Namespace) -> tuple[str, int]:
             yield (p // 20 + 1, p + 1, f"{i:032x}", action, action, "arius", "1.0.0", "schedule", 0, at, at, at,
                    50, 50 - failed, 0, failed, 0, 0, 0, 0, 0, 0, blob)
 
-    sql = f"INSERT INTO runs ({columns}) VALUES ({','.join('?' * 23)})"
+    sql = f"INSERT INTO runs ({columns}) VALUES ({','.join('?' * 23)})"  # noqa: S608
     chunk = 200_000
     for first in range(0, total, chunk):
         conn.executemany(sql, rows(first, min(total, first + chunk)))

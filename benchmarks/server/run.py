@@ -23,7 +23,9 @@ from pathlib import Path
 import httpx
 
 from flageemonitor.server import migrate
+from flageemonitor.server.core.config import Settings
 from flageemonitor.server.core.db import make_engine, make_sessionmaker, session_scope
+from flageemonitor.server.core.secretbox import SecretBox
 from flageemonitor.server.services import clients, configs, networks, tokens
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # devtools/ lives beside src/
@@ -85,7 +87,7 @@ def seed(db_url: str) -> str:
     with session_scope(make_sessionmaker(engine)) as s:
         clients.add(s, "bench", "bench")
         networks.add(s, "bench", "BENCH", "bench")
-        configs.store(s, "BENCH", CONFIG, "bench")
+        configs.store(s, "BENCH", CONFIG, "bench", box=SecretBox(Settings(database_url=db_url).key_file))
         token, _ = tokens.issue(s, "bench", "bench", networks=["BENCH"])
     engine.dispose()
     return token

@@ -116,3 +116,20 @@ def test_nul_bytes_are_refused_not_rendered() -> None:
         bootstrap.render_linux(_values(DEFAULT_IMAGE="a\x00b"))
     with pytest.raises(bootstrap.RenderError):
         bootstrap.render_windows(_values(DEFAULT_IMAGE="a\x00b"))
+
+
+def test_installer_is_never_rendered_for_a_host_name_nobody_configured(api: Api) -> None:
+    evil = {**api.headers(), "Host": "evil.example:4444"}
+    r = api.client.get("/api/bootstrap/install.sh", headers=evil)
+    assert r.status_code == 400 and r.json()["error"] == "host_not_allowed"
+    assert "FLAGEEMONITOR_PUBLIC_URL" in r.json()["message"] and "evil.example:4444/" not in r.text
+    assert api.client.get("/api/bootstrap/install.ps1", headers=evil).status_code == 400
+    # a configured public URL wins over any Host header
+    with make_api(api.plane, public_url="https://monitor.example.com") as client:
+        body = client.get("/api/bootstrap/install.sh", headers=evil).text
+        assert "DEFAULT_SERVER_URL='https://monitor.example.com'\n" in body and "evil" not in body
+    # nothing configured: loopback names (the demo, a local test) still work, others are refused
+    with make_api(api.plane, allowed_hosts=()) as client:
+        local = client.get("/api/bootstrap/install.sh", headers={**api.headers(), "Host": "127.0.0.1:8000"})
+        assert local.status_code == 200 and "DEFAULT_SERVER_URL='http://127.0.0.1:8000'\n" in local.text
+        assert client.get("/api/bootstrap/install.sh", headers=evil).status_code == 400

@@ -41,3 +41,23 @@ def test_upgrade_from_the_first_schema_keeps_data_and_starts_the_change_generati
             assert auth_limits.request_state(s, "192.0.2.1", 0.0, 60)[1] == 2  # every change bumps it
     finally:
         engine.dispose()
+
+
+def test_upgrade_refuses_network_codes_that_differ_only_in_case_and_names_them(db_url: str) -> None:
+    import pytest
+
+    from flageemonitor.server.errors import MigrationRefused
+
+    engine = make_engine(normalize_database_url(db_url))
+    try:
+        migrate.upgrade(engine, "0002")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO clients (id, name, created_at) VALUES (1, 'c', CURRENT_TIMESTAMP)"))
+            for i, code in enumerate(("NET1", "net1", "NET2"), 1):
+                conn.execute(text("INSERT INTO networks (id, client_id, code, created_at) "
+                                  "VALUES (:i, 1, :c, CURRENT_TIMESTAMP)"), {"i": i, "c": code})
+        with pytest.raises(MigrationRefused, match=r"differ only in case: net1 \(2 networks\)"):
+            migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == "0002"  # nothing half-applied
+    finally:
+        engine.dispose()

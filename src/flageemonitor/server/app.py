@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from flageemonitor import __version__
+from flageemonitor.server import guard
 from flageemonitor.server.api.admin_auth import ADMIN_SCHEME
 from flageemonitor.server.api.deps import SECURITY_SCHEMES
 from flageemonitor.server.api.errors import ApiError, api_error_handler
@@ -19,6 +21,7 @@ from flageemonitor.server.cache import LookupCache
 from flageemonitor.server.core.config import Settings
 from flageemonitor.server.core.db import make_engine, make_sessionmaker
 from flageemonitor.server.core.logging import install_redaction
+from flageemonitor.server.core.secretbox import SecretBox
 from flageemonitor.server.metrics import MetricsMiddleware
 from flageemonitor.server.services.retention import Pruner
 from flageemonitor.server.web import pages
@@ -44,6 +47,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     install_redaction()
+    guard.configure(guard.Limits(
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        header_timeout=settings.header_timeout,
+        max_connections_per_address=settings.max_connections_per_address,
+        exempt=settings.trusted_proxies,
+    ))
     app = FastAPI(
         lifespan=_lifespan,
         title="FlageeMonitor control plane",
@@ -54,8 +64,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.database_url)
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.cache = LookupCache()
+    app.state.box = SecretBox(settings.key_file)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_middleware(MetricsMiddleware)
+    if settings.trusted_proxies:
+        # X-Forwarded-For/-Proto are believed only from these addresses (the rightmost address not
+        # in the list is the client); everyone else's forwarded headers are ignored
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     for module in (health, ingest, reports, bootstrap, admin, metrics, pages):
         app.include_router(module.router)
     _describe_security(app)

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from flageemonitor.server.core.secretbox import SecretBox
 from flageemonitor.server.errors import NotFound
 from flageemonitor.server.services import clients, configs, networks, tokens
 
@@ -23,7 +24,7 @@ DEMO_CONFIG: dict[str, Any] = {
 }
 
 
-def seed(s: Session, actor: str) -> str:
+def seed(s: Session, actor: str, box: SecretBox) -> str:
     """Create what is missing (idempotent) and issue a fresh token; returns it."""
     try:
         clients.get(s, CLIENT)
@@ -34,7 +35,7 @@ def seed(s: Session, actor: str) -> str:
     except NotFound:
         networks.add(s, CLIENT, NETWORK, actor, provider="arius", timezone="America/Sao_Paulo")
     if not configs.history(s, NETWORK):
-        configs.store(s, NETWORK, DEMO_CONFIG, actor, comment="demo")
+        configs.store(s, NETWORK, DEMO_CONFIG, actor, comment="demo", box=box)
     token, _ = tokens.issue(s, CLIENT, actor, networks=[NETWORK])
     return token
 

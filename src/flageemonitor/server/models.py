@@ -19,6 +19,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -50,6 +52,7 @@ class Network(Base):
     """A customer network (`rede`) and the installer defaults rendered for it."""
 
     __tablename__ = "networks"
+    __table_args__ = (Index("uq_networks_code_folded", func.lower(text("code")), unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
@@ -60,6 +63,7 @@ class Network(Base):
     runtime_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
     container_root: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    config_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # last version allocated
 
     client: Mapped[Client] = relationship(back_populates="networks")
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from flageemonitor.server.core.config import Settings
+    from flageemonitor.server.core.secretbox import SecretBox
 
 DbUrl = Annotated[
     str | None,
@@ -40,6 +41,13 @@ def settings(option: str | None = None) -> Settings:
         raise fail(f"settings: {problems}") from None
 
 
+def secret_box(option: str | None = None) -> SecretBox:
+    """The box sealing config secrets with the key file from the settings."""
+    from flageemonitor.server.core.secretbox import SecretBox
+
+    return SecretBox(settings(option).key_file)
+
+
 def database_url(option: str | None) -> str:
     return settings(option).database_url
 
@@ -59,7 +67,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 @contextmanager
 def session(option: str | None, migrate: bool = True) -> Iterator[Session]:
     """A committed session on a migrated database; errors become one clear line and exit 1."""
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
     from flageemonitor.server import migrate as migrations
     from flageemonitor.server.core.db import make_engine, make_sessionmaker, session_scope
@@ -75,6 +83,9 @@ def session(option: str | None, migrate: bool = True) -> Iterator[Session]:
         raise fail(str(exc)) from None
     except OperationalError as exc:
         raise fail(f"database {engine.url.render_as_string(hide_password=True)} unavailable: {exc.orig}") from None
+    except SQLAlchemyError as exc:  # one line naming the database error, never the statement's values
+        reason = " ".join(str(exc.orig if isinstance(exc, DBAPIError) else exc).split())[:300]
+        raise fail(f"database error ({type(exc).__name__}): {reason}") from None
     finally:
         engine.dispose()
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flageemonitor.server.cli.common import DbUrl, JsonOut, actor, fail, print_json, session
+from flageemonitor.server.cli.common import DbUrl, JsonOut, actor, fail, print_json, secret_box, session
 
 config_app = typer.Typer(help="Versioned config_bot.json per network.", no_args_is_help=True)
 
@@ -42,22 +42,30 @@ def config_set(
     from flageemonitor.server.services import configs
 
     data = _read_config_file(file)
+    box = secret_box(database_url_opt)
     with session(database_url_opt) as s:
-        row = configs.store(s, network, data, actor(), comment)
+        row = configs.store(s, network, data, actor(), comment, box=box)
+        for warning in configs.warnings_for(data):
+            typer.echo(f"warning: {warning}", err=True)
         typer.echo(f"network {network!r}: config version {row.version} stored")
+
+
+ShowSecrets = Annotated[bool, typer.Option("--show-secrets", help="print secret values (passwords, tokens) in clear")]
 
 
 @config_app.command("show")
 def config_show(
     network: Annotated[str, typer.Option("--network")],
     version: Annotated[int | None, typer.Option("--version", help="default: the latest")] = None,
+    show_secrets: ShowSecrets = False,
     database_url_opt: DbUrl = None,
 ) -> None:
-    """Print the config exactly as served."""
+    """Print the config as served, secret values as *** unless --show-secrets."""
     from flageemonitor.server.services import configs
 
+    box = secret_box(database_url_opt)
     with session(database_url_opt) as s:
-        body = configs.get(s, network, version).body
+        body = configs.shown_body(configs.get(s, network, version), box, secrets=show_secrets)
     typer.echo(body, nl=False)
 
 
@@ -84,13 +92,15 @@ def config_diff(
     network: Annotated[str, typer.Option("--network")],
     from_version: Annotated[int | None, typer.Option("--from", help="default: the version before --to")] = None,
     to_version: Annotated[int | None, typer.Option("--to", help="default: the latest")] = None,
+    show_secrets: ShowSecrets = False,
     database_url_opt: DbUrl = None,
 ) -> None:
-    """Unified diff between two versions (keys sorted)."""
+    """Unified diff between two versions (keys sorted; secrets as *** unless --show-secrets)."""
     from flageemonitor.server.services import configs
 
+    box = secret_box(database_url_opt)
     with session(database_url_opt) as s:
-        text = configs.diff(s, network, from_version, to_version)
+        text = configs.diff(s, network, from_version, to_version, box=box, secrets=show_secrets)
     typer.echo(text or "(no differences)", nl=not text)
 
 
@@ -103,6 +113,7 @@ def config_rollback(
     """Make an earlier version current again (as a new version; history is kept)."""
     from flageemonitor.server.services import configs
 
+    box = secret_box(database_url_opt)
     with session(database_url_opt) as s:
-        row = configs.rollback(s, network, to, actor())
+        row = configs.rollback(s, network, to, actor(), box=box)
         typer.echo(f"network {network!r}: version {row.version} now serves the content of version {to}")

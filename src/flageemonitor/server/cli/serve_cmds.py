@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from flageemonitor.server.cli.common import DbUrl, actor, database_url, fail, session
+from flageemonitor.core.errors import FlageeError
+from flageemonitor.server.cli.common import DbUrl, actor, database_url, fail, secret_box, session
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -32,16 +33,24 @@ def serve(
 
 
 def migrate(url: str) -> None:
+    """Migrate the schema, then seal any config secret still stored in clear."""
     from sqlalchemy.exc import OperationalError
 
     from flageemonitor.server import migrate as migrations
-    from flageemonitor.server.core.db import make_engine
+    from flageemonitor.server.core.db import make_engine, make_sessionmaker, session_scope
+    from flageemonitor.server.services import configs
 
     engine = make_engine(url)
     try:
         migrations.upgrade(engine)
+        with session_scope(make_sessionmaker(engine)) as s:
+            sealed = configs.seal_all(s, secret_box(url))
+        if sealed:
+            typer.echo(f"encrypted the secrets of {sealed} stored config version(s)", err=True)
     except OperationalError as exc:
         raise fail(f"cannot migrate {engine.url.render_as_string(hide_password=True)}: {exc.orig}") from None
+    except FlageeError as exc:
+        raise fail(f"cannot migrate {engine.url.render_as_string(hide_password=True)}: {exc}") from None
     finally:
         engine.dispose()
 
@@ -52,6 +61,7 @@ def run_server(url: str, host: str, port: int, workers: int, log_level: str) -> 
 
     import uvicorn
 
+    from flageemonitor.server import guard
     from flageemonitor.server.core.logging import install_redaction
 
     os.environ["FLAGEEMONITOR_DATABASE_URL"] = url
@@ -69,8 +79,9 @@ def run_server(url: str, host: str, port: int, workers: int, log_level: str) -> 
             port=port,
             workers=workers,
             log_level=log_level,
-            proxy_headers=False,
+            proxy_headers=False,  # the app believes forwarded headers from FLAGEEMONITOR_TRUSTED_PROXIES only
             server_header=False,
+            http=guard.PROTOCOL,  # header size/count limits, header deadline, connections per address
         )
     finally:
         if metrics_dir:
@@ -132,7 +143,7 @@ def demo(
 
     url = database_url(database_url_opt)
     with session(url) as s:
-        token = demo_data.seed(s, actor())
+        token = demo_data.seed(s, actor(), secret_box(url))
     base = f"http://{host}:{port}"
     typer.echo(demo_data.instructions(base, token))
     if serve_after:

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
         description="addresses/networks of reverse proxies whose X-Forwarded-For is believed (comma list)")
     auth_failure_limit: int = _env("auth_failure_limit", default=20, ge=1)
     auth_failure_window: int = _env("auth_failure_window", default=60, ge=1)
+    auth_tarpit_s: float = _env("auth_tarpit", default=1.0, ge=0,
+                                description="delay before a 429 answer, so guesses from one address are slowed")
     db_threads: int = _env("db_threads", default=8, ge=1)
     secrets_key_file: Path | None = _env(
         "secrets_key_file", default=None, description="key for config secrets at rest (default: beside the database)")
@@ -132,12 +134,14 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
         for item in value:
             try:
-                ipaddress.ip_network(item, strict=False)
+                out.append(str(ipaddress.ip_network(item, strict=False)) if "/" in item else
+                           str(ipaddress.ip_address(item)))
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or network") from None
-        return value
+        return tuple(out)
 
     @model_validator(mode="after")
     def _key_beside_database(self) -> Settings:

@@ -6,9 +6,10 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
+from flageemonitor.core.catalog import load_catalog
 from flageemonitor.server.errors import Conflict, Invalid, NotFound
 from flageemonitor.server.models import Network, utcnow
 from flageemonitor.server.services import audit, clients, generation
@@ -37,8 +38,11 @@ def add(
     client = clients.get(s, client_name)
     if not NETWORK_CODE_RE.match(code):
         raise Invalid(f"network code {code!r}: use 1..64 letters, digits, '_', '.', '-' (starting alphanumeric)")
-    if s.scalar(select(Network).where(Network.code == code)) is not None:
-        raise Conflict(f"network {code!r} already exists")
+    taken = s.scalar(select(Network.code).where(func.lower(Network.code) == code.lower()))
+    if taken is not None:
+        # codes name host groups and host-name prefixes: NET1 and net1 would be the same network
+        raise Conflict(f"network {code!r} already exists" if taken == code else
+                       f"network {code!r} clashes with the existing network {taken!r} (codes ignore case)")
     if timezone is not None:
         try:
             ZoneInfo(timezone)
@@ -48,6 +52,8 @@ def add(
         raise Invalid(f"runtime name {runtime_name!r}: use letters, digits, '_', '.', '-'")
     for field, value in (("image", image), ("container root", container_root), ("provider", provider)):
         _no_nul(field, value)
+    if provider is not None:
+        load_catalog().provider(provider)  # UnknownProvider, with the did-you-mean
     net = Network(
         client_id=client.id,
         code=code,

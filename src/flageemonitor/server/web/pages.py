@@ -57,8 +57,8 @@ def _login_page(request: Request, *, error: str = "", username: str = "", next_p
     token = security.new_secret()
     response = page("login.html", {"error": error, "username": username[:64], "next": sessions.safe_next(next_path),
                                    "login_csrf": token}, status, headers)
-    sessions.set_cookie(response, request, _settings(request), sessions.LOGIN_CSRF_COOKIE, token,
-                        max_age=LOGIN_CSRF_AGE, samesite="strict")
+    sessions.set_cookie(response, request, sessions.LOGIN_CSRF_COOKIE, token, max_age=LOGIN_CSRF_AGE,
+                        samesite="strict")
     return response
 
 
@@ -123,7 +123,7 @@ async def login(request: Request) -> Response:
         return _login_page(request, error="Wrong username or password.", username=username, next_path=next_path,
                            status=401)
     response = RedirectResponse(next_path, status_code=303)
-    sessions.set_cookie(response, request, settings, sessions.SESSION_COOKIE, str(value),
+    sessions.set_cookie(response, request, sessions.SESSION_COOKIE, str(value),
                         max_age=int(settings.session_hours * 3600))
     sessions.clear_cookie(response, sessions.LOGIN_CSRF_COOKIE)
     return response

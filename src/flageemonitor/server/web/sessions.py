@@ -1,7 +1,7 @@
 """Web sign-in plumbing: cookies, CSRF, HTTPS detection, where to go after signing in.
 
 - The session cookie (`fm_session`) is HttpOnly, SameSite=Lax, and Secure when the request came
-  over HTTPS (directly, or as `X-Forwarded-Proto: https` from a trusted proxy).
+  over HTTPS (directly, or as `X-Forwarded-Proto: https` from FLAGEEMONITOR_TRUSTED_PROXIES).
 - CSRF: every POST form carries a token. The sign-in form's token is also in its own cookie
   (SameSite=Strict) and both must match; a signed-in form's token is the session's own. A POST
   whose `Origin` or `Sec-Fetch-Site` says it came from another site is refused before anything.
@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from urllib.parse import urlsplit
 
 from fastapi import Request
@@ -22,23 +21,15 @@ SESSION_COOKIE = "fm_session"
 LOGIN_CSRF_COOKIE = "fm_login_csrf"
 
 
-def via_https(request: Request, settings: Settings) -> bool:
-    if request.url.scheme == "https":
-        return True
-    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-    if forwarded != "https" or not request.client or not settings.trusted_proxies:
-        return False
-    try:
-        peer = ipaddress.ip_address(request.client.host)
-    except ValueError:
-        return False
-    return any(peer in ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies)
+def via_https(request: Request) -> bool:
+    """The request's scheme; a trusted proxy's `X-Forwarded-Proto` already set it (see app)."""
+    return request.url.scheme == "https"
 
 
-def set_cookie(response: Response, request: Request, settings: Settings, name: str, value: str, *,
-               max_age: int, samesite: str = "lax") -> None:
+def set_cookie(response: Response, request: Request, name: str, value: str, *, max_age: int,
+               samesite: str = "lax") -> None:
     response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite=samesite,  # type: ignore[arg-type]
-                        secure=via_https(request, settings))
+                        secure=via_https(request))
 
 
 def clear_cookie(response: Response, name: str) -> None:

@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.orm import Session
 
 from flageemonitor.server.api.admin_auth import ADMIN_RESPONSES, admin_call
+from flageemonitor.server.core.secretbox import SecretBox
 from flageemonitor.server.services import admin_tokens, audit, clients, configs, fleet_views, networks, tokens
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=ADMIN_RESPONSES)
@@ -209,30 +210,43 @@ async def config_history(request: Request, code: str) -> Any:
     return await admin_call(request, lambda s, _a: [configs.version_summary(r) for r in configs.history(s, code)])
 
 
+def _box(request: Request) -> SecretBox:
+    box: SecretBox = request.app.state.box
+    return box
+
+
+ShowSecrets = Annotated[bool, Query(description="secret values in clear instead of ***")]
+
+
 @router.post("/networks/{code}/configs", status_code=201, response_model=ConfigVersionOut)
 async def config_set(request: Request, code: str, body: ConfigIn) -> Any:
+    box = _box(request)
+
     def work(s: Session, actor: str) -> ConfigVersionOut:
-        return ConfigVersionOut(**configs.version_summary(configs.store(s, code, body.config, actor, body.comment)))
+        row = configs.store(s, code, body.config, actor, body.comment, box=box)
+        return ConfigVersionOut(**configs.version_summary(row))
 
     return _created(await admin_call(request, work))
 
 
-def _config_out(code: str, version: int | None) -> Any:
+def _config_out(code: str, version: int | None, box: SecretBox, secrets: bool) -> Any:
     def work(s: Session, _actor: str) -> ConfigOut:
         row = configs.get(s, code, version)
-        return ConfigOut(network=code, config=json.loads(row.body), **configs.version_summary(row))
+        shown = json.loads(configs.shown_body(row, box, secrets=secrets))
+        return ConfigOut(network=code, config=shown, **configs.version_summary(row))
 
     return work
 
 
 @router.get("/networks/{code}/config", response_model=ConfigOut, summary="The latest config, as served")
-async def config_latest(request: Request, code: str) -> Any:
-    return await admin_call(request, _config_out(code, None))
+async def config_latest(request: Request, code: str, show_secrets: ShowSecrets = False) -> Any:
+    return await admin_call(request, _config_out(code, None, _box(request), show_secrets))
 
 
 @router.get("/networks/{code}/configs/{version}", response_model=ConfigOut)
-async def config_show(request: Request, code: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> Any:
-    return await admin_call(request, _config_out(code, version))
+async def config_show(request: Request, code: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+                      show_secrets: ShowSecrets = False) -> Any:
+    return await admin_call(request, _config_out(code, version, _box(request), show_secrets))
 
 
 @router.get("/networks/{code}/diff", response_model=DiffOut, summary="Unified diff between two versions")
@@ -241,15 +255,19 @@ async def config_diff(
     code: str,
     from_version: Annotated[int | None, Query(alias="from", ge=1, le=2**31 - 1)] = None,
     to_version: Annotated[int | None, Query(alias="to", ge=1, le=2**31 - 1)] = None,
+    show_secrets: ShowSecrets = False,
 ) -> Any:
-    return await admin_call(
-        request, lambda s, _a: DiffOut(network=code, diff=configs.diff(s, code, from_version, to_version)))
+    box = _box(request)
+    return await admin_call(request, lambda s, _a: DiffOut(
+        network=code, diff=configs.diff(s, code, from_version, to_version, box=box, secrets=show_secrets)))
 
 
 @router.post("/networks/{code}/rollback", status_code=201, response_model=ConfigVersionOut)
 async def config_rollback(request: Request, code: str, body: RollbackIn) -> Any:
+    box = _box(request)
+
     def work(s: Session, actor: str) -> ConfigVersionOut:
-        return ConfigVersionOut(**configs.version_summary(configs.rollback(s, code, body.to, actor)))
+        return ConfigVersionOut(**configs.version_summary(configs.rollback(s, code, body.to, actor, box=box)))
 
     return _created(await admin_call(request, work))
 

@@ -1,8 +1,8 @@
 """Fleet: proxies, run reports, the latest-state tables the pages read, people, web sessions,
 admin tokens; the client-token scope `reports:write` is spelled `report:write`.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-30
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
