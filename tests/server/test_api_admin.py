@@ -100,5 +100,5 @@ def test_admin_api_gives_the_fleet_as_json(api: Api) -> None:
     fleet = api.client.get("/api/admin/fleet", headers=_auth(admin_token(api.plane))).json()
     [net] = fleet
     [px] = net["proxies"]
-    assert (net["network"], px["proxy_id"], px["hostname"], px["state"]) == ("TESTNET", proxy, "px1", "online")
-    assert px["last_runs"][0]["failures"] == 1
+    assert (net["code"], px["uid"], px["hostname"], px["state"]) == ("TESTNET", proxy, "px1", "online")
+    assert px["runs"][0]["failures"] == 1

@@ -137,40 +137,6 @@ class AuditOut(BaseModel):
     detail: str | None
 
 
-class LastRunOut(BaseModel):
-    action: str
-    requested: str
-    run_id: str
-    finished_at: datetime
-    total: int
-    ok: int
-    changed: int
-    failures: int
-    error: str | None
-
-
-class ProxyOut(BaseModel):
-    proxy_id: str
-    hostname: str | None
-    state: str
-    last_seen: datetime
-    image_version: str | None
-    image_digest: str | None
-    config_version: int | None
-    config_latest: bool | None
-    spool_depth: int | None
-    last_error: str | None
-    last_runs: list[LastRunOut]
-
-
-class FleetNetworkOut(BaseModel):
-    network: str
-    client: str
-    config_version: int | None
-    heartbeat_interval_s: int
-    proxies: list[ProxyOut]
-
-
 def _created(model: BaseModel) -> JSONResponse:
     return JSONResponse(model.model_dump(mode="json"), status_code=201)
 
@@ -326,25 +292,9 @@ async def audit_list(
     return await admin_call(request, lambda s, _a: [audit.summary(e) for e in audit.entries(s, limit, target)])
 
 
-@router.get("/fleet", response_model=list[FleetNetworkOut], summary="What /fleet shows, as JSON")
+@router.get("/fleet", response_model=list[fleet_views.NetworkView], summary="What /fleet shows, as JSON")
 async def fleet(request: Request) -> Any:
-    def work(s: Session, _actor: str) -> list[FleetNetworkOut]:
-        return [
-            FleetNetworkOut(
-                network=n.code, client=n.client, config_version=n.config_version, heartbeat_interval_s=n.heartbeat_s,
-                proxies=[ProxyOut(
-                    proxy_id=p.uid, hostname=p.hostname, state=p.state, last_seen=p.last_seen,
-                    image_version=p.image_version, image_digest=p.image_digest, config_version=p.config_version,
-                    config_latest=p.config_latest, spool_depth=p.spool_depth, last_error=p.last_error,
-                    last_runs=[LastRunOut(action=r.canonical, requested=r.requested, run_id=r.run_uid,
-                                          finished_at=r.finished_at, total=r.total, ok=r.ok, changed=r.changed,
-                                          failures=r.failures, error=r.error) for r in p.runs],
-                ) for p in n.proxies],
-            )
-            for n in fleet_views.overview(s, datetime.now(UTC))
-        ]
-
-    return await admin_call(request, work)
+    return await admin_call(request, lambda s, _a: fleet_views.overview(s, datetime.now(UTC)))
 
 
 for _route in router.routes:
