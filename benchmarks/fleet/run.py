@@ -41,7 +41,9 @@ from benchmarks.server.run import free_port, seed, wait_http, wrk
 from devtools.processes import stop_group
 
 from flageemonitor.server import migrate
+from flageemonitor.server.core.config import Settings
 from flageemonitor.server.core.db import make_engine, make_sessionmaker, session_scope
+from flageemonitor.server.core.secretbox import SecretBox
 from flageemonitor.server.services import clients, configs, networks, people
 
 STATUSES = ["ok"] * 44 + ["failed", "unreachable", "auth_failed", "timeout", "skipped_rollout", "ok"]
@@ -137,11 +139,13 @@ def fill_page_database(path: Path, args: argparse.Namespace) -> tuple[str, int]:
     engine = make_engine(db_url)
     migrate.upgrade(engine)
     network_count = (args.proxies + 19) // 20
+    box = SecretBox(Settings(database_url=db_url).key_file)
     with session_scope(make_sessionmaker(engine)) as s:
         clients.add(s, "bench", "bench")
         for n in range(network_count):
             networks.add(s, "bench", f"NET{n + 1:03d}", "bench")
-            configs.store(s, f"NET{n + 1:03d}", {"PARAM_PROVIDER": "arius", "PARAM_HEARTBEAT_INTERVAL": 60}, "bench")
+            configs.store(s, f"NET{n + 1:03d}", {"PARAM_PROVIDER": "arius", "PARAM_HEARTBEAT_INTERVAL": 60}, "bench",
+                          box=box)
         people.create(s, "bench", PASSWORD, "bench")
     engine.dispose()
     now = datetime.now(UTC)
@@ -249,6 +253,7 @@ def main() -> None:
     try:
         if "ingest" not in args.skip:
             rows.append(ingest("SQLite", f"sqlite:///{work / 'ingest.db'}", work, args))
+            print(rows[-1], flush=True)
             if "postgres" not in args.skip:
                 from tests.fixtures.postgres import PostgresCluster
 
@@ -256,6 +261,7 @@ def main() -> None:
                 try:
                     cluster.start(durable=True)
                     rows.append(ingest("PostgreSQL", cluster.create_database(), work, args))
+                    print(rows[-1], flush=True)
                 finally:
                     cluster.destroy()
         if "page" not in args.skip:
