@@ -212,12 +212,17 @@ def page(db_url: str, workdir: Path, args: argparse.Namespace, runs: int) -> lis
             if r.status_code not in (200, 303):
                 raise SystemExit(f"sign-in failed: {r.status_code}")
             client.get("/fleet")  # warm: templates compiled, caches filled
-            server_ms, client_ms, size = [], [], 0
+            server_ms: list[float] = []
+            client_ms: list[float] = []
+            cpu_ms: list[float] = []
+            size = 0
             for _ in range(args.page_requests):
                 t0 = time.perf_counter()
                 r = client.get("/fleet")
                 client_ms.append((time.perf_counter() - t0) * 1000)
-                server_ms.append(float(r.headers["server-timing"].split("dur=")[1]))
+                timing = dict(part.strip().split(";dur=") for part in r.headers["server-timing"].split(","))
+                server_ms.append(float(timing["app"]))
+                cpu_ms.append(float(timing["cpu"]))
                 size = len(r.content)
                 if r.status_code != 200 or f"host-{args.proxies - 1:04d}" not in r.text:
                     raise SystemExit(f"/fleet answered {r.status_code} without every proxy")
@@ -228,7 +233,8 @@ def page(db_url: str, workdir: Path, args: argparse.Namespace, runs: int) -> lis
     p95 = server_ms[int(len(server_ms) * 0.95) - 1]
     verdict = "met" if p95 <= 200 else "NOT met"
     return [f"/fleet, {args.proxies:,} proxies, {runs:,} runs (SQLite)", f"{len(server_ms)} pages, {size // 1024} KiB",
-            f"{p50:.0f}", f"{p95:.0f}", f"server ms p50/p95; client p50 {statistics.median(client_ms):.0f} ms",
+            f"{p50:.0f}", f"{p95:.0f}", f"server ms p50/p95; its CPU p50 {statistics.median(cpu_ms):.0f} ms; "
+            f"client p50 {statistics.median(client_ms):.0f} ms",
             f"p95 <= 200 ms: {verdict}"]
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from flageemonitor.core.fleet_contract import FAILURE_STATUSES, HostOutcome
@@ -122,26 +123,37 @@ def _networks(s: Session, only: int | None = None) -> dict[int, NetworkView]:
     return out
 
 
+def _stamp(s: Session, column: Any) -> Any:
+    """A timestamp column read fast: SQLite's text through `datetime.fromisoformat` (C) instead of
+    the generic result processor (a regex per value: most of /fleet's query time on 4,000 rows)."""
+    return type_coerce(column, String) if s.get_bind().dialect.name == "sqlite" else column
+
+
+def _utc(value: datetime | str) -> datetime:
+    return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
+
+
 def _attach_proxies(s: Session, nets: dict[int, NetworkView], now: datetime, only: int | None = None) -> None:
     runs: dict[int, list[LastRun]] = {}
     q_runs = select(ProxyLastRun.proxy_id, ProxyLastRun.canonical, ProxyLastRun.requested, ProxyLastRun.run_uid,
-                    ProxyLastRun.finished_at, ProxyLastRun.total, ProxyLastRun.ok, ProxyLastRun.changed,
+                    _stamp(s, ProxyLastRun.finished_at), ProxyLastRun.total, ProxyLastRun.ok, ProxyLastRun.changed,
                     ProxyLastRun.failures, ProxyLastRun.error)
-    q_proxies = select(Proxy.id, Proxy.network_id, Proxy.proxy_uid, Proxy.hostname, Proxy.last_seen,
+    q_proxies = select(Proxy.id, Proxy.network_id, Proxy.proxy_uid, Proxy.hostname, _stamp(s, Proxy.last_seen),
                        Proxy.image_version, Proxy.image_digest, Proxy.config_version, Proxy.spool_depth,
                        Proxy.last_error)
     if only is not None:
         q_runs = q_runs.join(Proxy, Proxy.id == ProxyLastRun.proxy_id).where(Proxy.network_id == only)
         q_proxies = q_proxies.where(Proxy.network_id == only)
     for pid, canonical, requested, run_uid, finished, *counts in s.execute(q_runs):
-        runs.setdefault(pid, []).append(LastRun(canonical, requested, run_uid, as_utc(finished), *counts))
+        runs.setdefault(pid, []).append(LastRun(canonical, requested, run_uid, _utc(finished), *counts))
     for pid, net_id, uid, hostname, seen, image, digest, cfg_version, spool, error in s.execute(q_proxies):
         net = nets.get(net_id)
         if net is None:
             continue
         latest = None if cfg_version is None or net.config_version is None else cfg_version >= net.config_version
         proxy_runs = sorted(runs.get(pid, []), key=lambda r: (not r.failed, r.canonical))
-        net.proxies.append(ProxyView(uid, hostname, proxy_state(seen, net.heartbeat_s, now), as_utc(seen), image,
+        seen = _utc(seen)
+        net.proxies.append(ProxyView(uid, hostname, proxy_state(seen, net.heartbeat_s, now), seen, image,
                                      digest, cfg_version, latest, spool, error, proxy_runs))
     for net in nets.values():
         net.proxies.sort(key=lambda p: (-p.severity, p.hostname or "", p.uid))
