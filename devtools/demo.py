@@ -91,9 +91,11 @@ class Demo:
         raise SystemExit("demo: the control plane did not start; see " + str(self.workdir / "server.log"))
 
     def set_config(self, inventory_path: str) -> None:
-        from flageemonitor.server import crud, migrate
-        from flageemonitor.server.core.config import normalize_database_url
+        from flageemonitor.server import migrate
+        from flageemonitor.server.core.config import Settings, normalize_database_url
         from flageemonitor.server.core.db import make_engine, make_sessionmaker, session_scope
+        from flageemonitor.server.core.secretbox import SecretBox
+        from flageemonitor.server.services import configs
 
         config: dict[str, Any] = {
             "PARAM_PROVIDER": "arius",
@@ -108,7 +110,8 @@ class Demo:
         try:
             migrate.upgrade(engine)
             with session_scope(make_sessionmaker(engine)) as s:
-                crud.set_config(s, NETWORK, config, "demo", comment="demo fleet")
+                box = SecretBox(Settings(database_url=self.db_url).key_file)  # the server's own default
+                configs.store(s, NETWORK, config, "demo", comment="demo fleet", box=box)
         finally:
             engine.dispose()
 

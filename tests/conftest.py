@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.oci",
     "tests.fixtures.mariadb",
     "tests.fixtures.bi",
+    "tests.fixtures.browser",
 ]

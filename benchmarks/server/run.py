@@ -22,8 +22,11 @@ from pathlib import Path
 
 import httpx
 
-from flageemonitor.server import crud, migrate
+from flageemonitor.server import migrate
+from flageemonitor.server.core.config import Settings
 from flageemonitor.server.core.db import make_engine, make_sessionmaker, session_scope
+from flageemonitor.server.core.secretbox import SecretBox
+from flageemonitor.server.services import clients, configs, networks, tokens
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # devtools/ lives beside src/
 from devtools.processes import stop_group
@@ -62,10 +65,14 @@ def _ms(value: str) -> float:
     return {"us": n / 1000, "ms": n, "s": n * 1000, "m": n * 60000}[unit]
 
 
-def wrk(name: str, url: str, headers: dict[str, str], duration: int, connections: int, threads: int) -> Result:
+def wrk(name: str, url: str, headers: dict[str, str], duration: int, connections: int, threads: int,
+        script: Path | None = None) -> Result:
+    """One wrk run; `script` is a Lua file that builds the requests (bodies) itself."""
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s"]
     for key, value in headers.items():
         cmd += ["-H", f"{key}: {value}"]
+    if script is not None:
+        cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True, timeout=duration + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
@@ -78,10 +85,10 @@ def seed(db_url: str) -> str:
     engine = make_engine(db_url)
     migrate.upgrade(engine)
     with session_scope(make_sessionmaker(engine)) as s:
-        crud.add_client(s, "bench", "bench")
-        crud.add_network(s, "bench", "BENCH", "bench")
-        crud.set_config(s, "BENCH", CONFIG, "bench")
-        token, _ = crud.issue_token(s, "bench", "bench", networks=["BENCH"])
+        clients.add(s, "bench", "bench")
+        networks.add(s, "bench", "BENCH", "bench")
+        configs.store(s, "BENCH", CONFIG, "bench", box=SecretBox(Settings(database_url=db_url).key_file))
+        token, _ = tokens.issue(s, "bench", "bench", networks=["BENCH"])
     engine.dispose()
     return token
 

@@ -1,7 +1,8 @@
 """A small fault-injecting HTTP proxy in front of the real control plane (real TCP both ways).
 
-The real server cannot be made to answer 500, cut a body half-way or serve a config its own
-model rejects (it validates before storing), so those faults are injected here, AFTER the
+The real server cannot be made to answer 500, cut a body half-way, trickle an answer one byte at
+a time or serve a body its own model rejects (it validates before storing: a config failing the
+schema, 200000 nested `[`, a 5000-digit integer), so those faults are injected here, AFTER the
 request went through to the real server. Everything else is the server's own answer: for 401
 and 403 the proxy only swaps the token for a revoked one / one scoped to another network and
 forwards the request, so the real server rejects it. `pause()` closes the listening socket
@@ -20,7 +21,11 @@ from typing import Any
 
 import httpx
 
-MODES = ("pass", "500", "cut", "schema", "not_json", "wrong_network", "swap_token", "hang")
+MODES = ("pass", "500", "cut", "schema", "not_json", "wrong_network", "swap_token", "hang", "nested", "huge_int",
+         "trickle", "rede_case")
+# bodies that crash a naive JSON parser: recursion depth, the interpreter's integer-digit limit
+NESTED_BODY = b"[" * 200_000
+HUGE_INT_BODY = b'{"PARAM_REDE": "TESTNET", "max_threads": ' + b"9" * 5000 + b"}"
 
 
 class FaultProxy:
@@ -28,6 +33,7 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self.mode = "pass"
         self.swap_token: str | None = None
+        self.trickle_interval = 1.0  # seconds between bytes in "trickle" mode
         self.requests = 0
         self.faults_served = 0
         self._lock = threading.Lock()
@@ -91,6 +97,9 @@ class FaultProxy:
         if mode == "hang":  # accept the request, never answer within the client's timeouts
             time.sleep(120)
             return
+        if mode == "trickle":  # a valid answer, one byte at a time: no single read ever times out
+            self._trickle(h)
+            return
         headers = {k: v for k, v in h.headers.items() if k.lower() in ("x-bot-token", "if-none-match", "accept")}
         if mode == "swap_token" and swap is not None:
             headers = {k: v for k, v in headers.items() if k.lower() != "x-bot-token"}
@@ -124,6 +133,14 @@ class FaultProxy:
             doc["TIMEZONE"] = "Mars/Olympus_Mons"
             doc["max_threads"] = -5
             self._send(h, 200, json.dumps(doc).encode(), {"Content-Type": "application/json"})
+        elif mode == "rede_case" and status == 200:
+            doc = json.loads(body)
+            doc["PARAM_REDE"] = doc["PARAM_REDE"].lower()
+            self._send(h, 200, json.dumps(doc).encode(), {"Content-Type": "application/json"})
+        elif mode == "nested" and status == 200:
+            self._send(h, 200, NESTED_BODY, {"Content-Type": "application/json"})
+        elif mode == "huge_int" and status == 200:
+            self._send(h, 200, HUGE_INT_BODY, {"Content-Type": "application/json"})
         elif mode == "not_json" and status == 200:
             self._send(h, 200, b"<html>maintenance</html>", {"Content-Type": "text/html"})
         elif mode == "wrong_network" and status == 200:
@@ -132,6 +149,20 @@ class FaultProxy:
             self._send(h, 200, json.dumps(doc).encode(), {"Content-Type": "application/json"})
         else:
             self._send(h, status, body, out_headers)
+
+    def _trickle(self, h: BaseHTTPRequestHandler) -> None:
+        body = json.dumps({"PARAM_REDE": "TESTNET", "NOTE": "slow"}).encode()
+        raw = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+        with self._lock:
+            self.faults_served += 1
+        h.close_connection = True
+        try:
+            for i in range(len(raw)):
+                h.wfile.write(raw[i : i + 1])
+                h.wfile.flush()
+                time.sleep(self.trickle_interval)
+        except OSError:
+            pass  # the client gave up, as it should
 
     @staticmethod
     def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]) -> None:

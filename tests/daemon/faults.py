@@ -51,6 +51,9 @@ FAULTS: dict[str, tuple[Fault, int, str]] = {
     "valid_json_failing_schema": (_mode("schema"), 6, "TIMEZONE"),
     "not_json": (_mode("not_json"), 6, "not valid JSON"),
     "config_of_another_network": (_mode("wrong_network"), 6, "SOMEONE_ELSE"),
+    "config_of_the_network_in_another_case": (_mode("rede_case"), 6, "'testnet', expected 'TESTNET'"),
+    "json_nested_200000_deep": (_mode("nested"), 6, "nested too deeply"),
+    "json_5000_digit_integer": (_mode("huge_int"), 6, "too many digits"),
 }
 
 

@@ -25,6 +25,7 @@ import yaml
 from devtools.fleet import Fleet
 
 from flageemonitor.core.config_model import parse_config_text
+from flageemonitor.proxy.daemon.state import read_heartbeat
 from tests.daemon.conftest import CLI, cli_env, fill, tmpfs, valid_config
 from tests.daemon.faultproxy import FaultProxy
 from tests.daemon.faults import FAULTS, restore
@@ -263,3 +264,37 @@ def test_global_limit_bounds_simultaneous_runs_of_different_actions(
         depth += 1 if ev == "started" else -1
         assert depth in (0, 1), events
     assert len({a for a, _ in events}) >= 2, events
+
+
+@pytest.mark.parametrize(("mode", "reason"), [("nested", "nested too deeply"), ("huge_int", "too many digits")])
+def test_daemon_starts_on_its_valid_local_config_while_the_server_sends_a_malformed_body(
+    mode: str, reason: str, server: ControlPlane, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    local = valid_config(7, CONFIG_VERSION=7, PARAM_CRON_ACTIONS={
+        "config_refresh": "* * * * *", "pdv_shutdown": False, "cupons": False, "cupons_detalhes": False,
+        "cupons_lv": False, "pdv_install": False, "pdv_atualiza_impressora": False})
+    (state / "config_bot.json").write_text(json.dumps(local))
+    before = (state / "config_bot.json").read_bytes()
+    proxy.set(mode)
+    env = cli_env(state, proxy.url + "/api/ingest/bot/config", server.token,
+                  FLAGEEMONITOR_CLOCK_SCALE=str(SCALE), FLAGEEMONITOR_HEARTBEAT_INTERVAL="0.5", TZ="UTC")
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([CLI, "daemon"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    d = DaemonProc(proc, log, state)
+    try:
+        # the start-up refresh and at least two scheduled ones are refused, the daemon runs on
+        d.wait("three refused refreshes", lambda: d.count(r"update-config: server sent an invalid config: .*"
+                                                           + re.escape(reason)) >= 3)
+        d.wait("the running state", lambda: (read_heartbeat(state) or {}).get("state") == "running")
+        assert d.config() == before
+        assert "Traceback" not in d.text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        assert d.deaths == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

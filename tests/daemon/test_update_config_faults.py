@@ -207,3 +207,24 @@ def test_two_updates_never_interleave(server: ControlPlane, state: Path) -> None
     out2, _ = second.communicate(timeout=30)
     assert first.returncode == 0 and "updated" in out1
     assert second.returncode == 0 and "unchanged" in out2  # it saw the first's result, not a torn state
+
+
+def test_update_config_gives_up_at_its_total_deadline_on_a_server_that_trickles(
+    server: ControlPlane, proxy: FaultProxy, state: Path
+) -> None:
+    # one byte a second: no single read ever waits 30 s, only a total deadline ends this
+    env = cli_env(state, proxy.url + "/api/ingest/bot/config", server.token, FLAGEEMONITOR_CONFIG_TIMEOUT="4")
+    next_config(server)
+    before = _primed(state, env)
+    next_config(server)
+    proxy.set("trickle")
+    t0 = time.monotonic()
+    r = update_config(env, timeout=120)
+    elapsed = time.monotonic() - t0
+    line = _one_line_without_token(r, server.token)
+    print(f"\ntrickling server: update-config gave up after {elapsed:.1f} s (deadline 4 s)")
+    assert r.returncode == 3, line
+    assert f"no complete answer from {proxy.url}/api/ingest/bot/config within 4 s" in line
+    assert "kept the current config" in line
+    assert elapsed < 4 + 10  # interpreter start and exit under load, not another read timeout
+    assert (state / "config_bot.json").read_bytes() == before

@@ -42,6 +42,9 @@ class Api:
 
 
 def make_api(plane: ControlPlane, address: str = "203.0.113.7", **overrides: object) -> TestClient:
+    overrides.setdefault("auth_tarpit_s", 0)
+    overrides.setdefault("secrets_key_file", plane.key_file)
+    overrides.setdefault("allowed_hosts", ("cp.test",))
     settings = Settings(database_url=normalize_database_url(plane.database_url), **overrides)  # type: ignore[arg-type]
     return TestClient(create_app(settings), client=(address, 40000), base_url="http://cp.test")
 
@@ -49,7 +52,8 @@ def make_api(plane: ControlPlane, address: str = "203.0.113.7", **overrides: obj
 @pytest.fixture
 def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
     plane = ControlPlane(tmp_path / "plane", database_url=db_url)
-    settings = Settings(database_url=normalize_database_url(db_url), auth_failure_limit=5)
+    settings = Settings(database_url=normalize_database_url(db_url), auth_failure_limit=5, auth_tarpit_s=0,
+                        secrets_key_file=plane.key_file, allowed_hosts=("cp.test",))
     app = create_app(settings)
     with TestClient(app, client=("203.0.113.7", 40000), base_url="http://cp.test") as client:
         yield Api(plane=plane, client=client, settings=settings)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from flageemonitor import deploy
-from flageemonitor.server import bootstrap, crud
+from flageemonitor.server import bootstrap
+from flageemonitor.server.services import networks
 from tests.server.conftest import Api, make_api
 
 HOSTILE = "evil\"$(touch {marker})`touch {marker}`'; touch {marker}\nDEFAULT_REDE=pwned $(id) \\ end"
@@ -90,7 +91,7 @@ def test_hostile_image_set_by_the_operator_is_served_inert(api: Api, tmp_path: P
     marker = tmp_path / "executed"
     hostile = HOSTILE.format(marker=marker)
     with api.plane.session() as s:
-        crud.add_network(s, api.plane.client, "HOSTILE", "test", image=hostile)
+        networks.add(s, api.plane.client, "HOSTILE", "test", image=hostile)
     token = api.plane.issue_token(network="HOSTILE")
     r = api.client.get("/api/bootstrap/install.sh", headers=api.headers(token))
     assert r.status_code == 200
@@ -115,3 +116,20 @@ def test_nul_bytes_are_refused_not_rendered() -> None:
         bootstrap.render_linux(_values(DEFAULT_IMAGE="a\x00b"))
     with pytest.raises(bootstrap.RenderError):
         bootstrap.render_windows(_values(DEFAULT_IMAGE="a\x00b"))
+
+
+def test_installer_is_never_rendered_for_a_host_name_nobody_configured(api: Api) -> None:
+    evil = {**api.headers(), "Host": "evil.example:4444"}
+    r = api.client.get("/api/bootstrap/install.sh", headers=evil)
+    assert r.status_code == 400 and r.json()["error"] == "host_not_allowed"
+    assert "FLAGEEMONITOR_PUBLIC_URL" in r.json()["message"] and "evil.example:4444/" not in r.text
+    assert api.client.get("/api/bootstrap/install.ps1", headers=evil).status_code == 400
+    # a configured public URL wins over any Host header
+    with make_api(api.plane, public_url="https://monitor.example.com") as client:
+        body = client.get("/api/bootstrap/install.sh", headers=evil).text
+        assert "DEFAULT_SERVER_URL='https://monitor.example.com'\n" in body and "evil" not in body
+    # nothing configured: loopback names (the demo, a local test) still work, others are refused
+    with make_api(api.plane, allowed_hosts=()) as client:
+        local = client.get("/api/bootstrap/install.sh", headers={**api.headers(), "Host": "127.0.0.1:8000"})
+        assert local.status_code == 200 and "DEFAULT_SERVER_URL='http://127.0.0.1:8000'\n" in local.text
+        assert client.get("/api/bootstrap/install.sh", headers=evil).status_code == 400

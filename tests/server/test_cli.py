@@ -86,7 +86,7 @@ def test_token_issue_json_and_list_json_shapes(cli: Cli) -> None:
         assert {"id", "networks", "scopes", "created_at", "expires_at", "revoked", "last_used_at"} <= set(row)
         assert issued["token"] not in json.dumps(row)
     assert listed[0]["networks"] == ["ACME01"]
-    assert listed[0]["scopes"] == ["config:read", "bootstrap:read", "reports:write"]
+    assert listed[0]["scopes"] == ["config:read", "bootstrap:read", "report:write"]
     assert listed[0]["expires_at"] is None
     assert listed[1]["networks"] == []
     assert listed[1]["scopes"] == ["config:read", "admin"]
@@ -157,7 +157,7 @@ def test_db_upgrade_reaches_the_shipped_head(cli: Cli) -> None:
     _, out, _ = cli("db", "upgrade")
     assert "latest schema" in out
     _, out, _ = cli("db", "current")
-    assert out.strip() == "current: 0002  head: 0002"
+    assert out.strip() == "current: 0004  head: 0004"
 
 
 def test_serve_refuses_to_start_on_an_unreachable_database_with_one_clear_line(tmp_path: Path) -> None:
@@ -166,3 +166,55 @@ def test_serve_refuses_to_start_on_an_unreachable_database_with_one_clear_line(t
     assert result.exit_code == 1
     assert result.stderr.startswith("error: cannot migrate sqlite:///")
     assert "unable to open database file" in result.stderr
+
+
+def test_network_codes_are_unique_whatever_their_case(cli: Cli) -> None:
+    code, _, err = cli("network", "add", "--client", "acme", "acme01", ok=False)
+    assert code == 1 and "clashes with the existing network 'ACME01'" in err
+    _, out, _ = cli("network", "list", "--json")
+    assert [n["code"] for n in json.loads(out)] == ["ACME01"]
+
+
+def test_a_comment_cannot_forge_an_audit_or_history_line(cli: Cli) -> None:
+    forged = "ok\n2026-01-01T00:00:00+00:00  cli:boss  token.revoke  token:1\x1b[2K\u202e"
+    cli("config", "set", "--network", "ACME01", "--comment", forged, cli.config_file({"max_threads": 3}))
+    _, text_out, _ = cli("audit", "list")
+    lines = text_out.splitlines()
+    assert len(lines) == 3  # client.add, network.add, config.set: one line each
+    assert not any(line.startswith("2026-01-01T00:00:00+00:00") for line in lines)
+    assert "\x1b" not in text_out and "\u202e" not in text_out
+    assert "comment=ok\\n2026-01-01T00:00:00+00:00  cli:boss" in lines[0]
+    _, json_out, _ = cli("audit", "list", "--json")
+    entry = json.loads(json_out)[0]
+    assert entry["action"] == "config.set" and entry["detail"].endswith("\\x1b[2K\\u202e")
+    _, history, _ = cli("config", "history", "--network", "ACME01")
+    assert len(history.splitlines()) == 1 and "cli:boss" in history
+
+
+def test_config_set_refuses_names_the_proxy_would_not_understand_with_a_did_you_mean(cli: Cli) -> None:
+    code, _, err = cli("config", "set", "--network", "ACME01",
+                       cli.config_file({"PARAM_CRON_ACTIONS": {"diagnose_enw": "*/5 * * * *"}}), ok=False)
+    assert code == 1 and "unknown action 'diagnose_enw'" in err and "Did you mean: diagnose_env" in err
+    code, _, err = cli("config", "set", "--network", "ACME01", cli.config_file({"PARAM_PROVIDER": "zanthos"}), ok=False)
+    assert code == 1 and "unknown provider 'zanthos'. Did you mean: zanthus?" in err
+    code, _, err = cli("config", "set", "--network", "ACME01", cli.config_file({"PARAM_REDE": "ACME02"}), ok=False)
+    assert code == 1 and "PARAM_REDE: 'ACME02' differs from the network 'ACME01'" in err
+    code, _, err = cli("network", "add", "--client", "acme", "ACME03", "--provider", "zanthos", ok=False)
+    assert code == 1 and "Did you mean: zanthus?" in err
+    code, _, err = cli("config", "show", "--network", "ACME01", ok=False)
+    assert "has no config yet" in err  # nothing refused was stored
+    # legacy, generic, canonical and provider names, and config_refresh, are all understood
+    cli("config", "set", "--network", "ACME01", cli.config_file({"PARAM_CRON_ACTIONS": {
+        "pdv_install": True, "shutdown_host": False, "diagnose_env": "0 3 * * *", "config_refresh": "0 * * * *"}}))
+
+
+def test_config_set_warns_about_likely_typos_and_fills_the_network_time_zone(cli: Cli) -> None:
+    cli("network", "add", "--client", "acme", "ACME09", "--timezone", "America/Manaus")
+    _, out, err = cli("config", "set", "--network", "ACME09",
+                         cli.config_file({"max_thread": 10, "ssh": {"timout": 5}, "NOTE": "free text"}))
+    assert "version 1 stored" in out
+    assert "warning: max_thread: unknown key, ignored by the proxy; did you mean max_threads?" in err
+    assert "warning: ssh.timout: unknown key, ignored by the proxy; did you mean ssh.timeout?" in err
+    assert "NOTE" not in err
+    _, shown, _ = cli("config", "show", "--network", "ACME09")
+    assert json.loads(shown)["TIMEZONE"] == "America/Manaus"

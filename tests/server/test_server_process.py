@@ -39,7 +39,7 @@ def test_token_never_appears_in_server_logs(control_plane: ControlPlane) -> None
 def test_redaction_filter_keeps_formatter_arguments_intact() -> None:
     import logging
 
-    from flageemonitor.server.core.logging import RedactTokens
+    from flageemonitor.core.redact import RedactFilter as RedactTokens
 
     token = "fmt_" + "r" * 43
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "%s - %s %d", ("1.2.3.4", f"/p?t={token}", 401), None)

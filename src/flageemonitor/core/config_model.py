@@ -352,7 +352,14 @@ def parse_config_text(text: str | bytes) -> BotConfig:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigInvalid(f"config is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    return validate_config(data)
+    except RecursionError:
+        raise ConfigInvalid("config is not valid JSON: arrays or objects nested too deeply") from None
+    except ValueError:  # the interpreter's limit on integer digits
+        raise ConfigInvalid("config is not valid JSON: a number with too many digits") from None
+    try:
+        return validate_config(data)
+    except RecursionError:
+        raise ConfigInvalid("config nests values too deeply") from None
 
 
 def load_config_file(path: Path) -> BotConfig:

@@ -31,9 +31,13 @@ class UnknownAction(FlageeError):
 
 class UnknownProvider(FlageeError):
     def __init__(self, name: str, known: list[str]) -> None:
+        import difflib
+
         self.name = name
         self.known = known
-        super().__init__(f"unknown provider {name!r}; known providers: {', '.join(known)}")
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f" Did you mean: {close[0]}?" if close else ""
+        super().__init__(f"unknown provider {name!r}.{hint} Known providers: {', '.join(known)}")
 
 
 class InventoryError(FlageeError):

@@ -28,37 +28,34 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from enum import IntEnum
 from pathlib import Path
 
 import httpx
 
-from flageemonitor import __version__
 from flageemonitor.core import env
+from flageemonitor.core.atomic import atomic_write, remove_stale_temps
 from flageemonitor.core.config_model import BotConfig, parse_config_text
 from flageemonitor.core.errors import ConfigInvalid
 from flageemonitor.proxy import settings
+from flageemonitor.proxy.config_fetch import (
+    DEFAULT_DEADLINE_S,
+    DEFAULT_TIMEOUT,
+    Code,
+    Refused,
+    Source,
+    fetch,
+    one_line,
+)
 
 log = logging.getLogger("flageemonitor.config")
+__all__ = ["Code", "ConfigStore", "Outcome", "Source", "source_from_env"]
 
 LAST_GOOD_NAME = "config_bot.last-good.json"
 ETAG_NAME = "config_bot.etag"
 LOCK_NAME = "config_bot.lock"
-MAX_BODY_BYTES = 8 * 1024 * 1024
-DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=10.0)
 LOCK_WAIT_S = 60.0
 # test hook: seconds to sleep between writing the temp file and renaming it (crash tests)
 PAUSE_HOOK_ENV = "FLAGEEMONITOR_FAULT_PAUSE_BEFORE_RENAME"
-
-
-class Code(IntEnum):
-    OK = 0
-    NOT_CONFIGURED = 2
-    NETWORK = 3
-    AUTH = 4
-    SERVER = 5
-    INVALID = 6
-    LOCAL = 7
 
 
 @dataclass(frozen=True)
@@ -73,14 +70,14 @@ class Outcome:
         return self.code == Code.OK
 
 
-@dataclass(frozen=True)
-class Source:
-    url: str
-    token: str
-    rede: str | None
-
-    def __repr__(self) -> str:  # never show the token
-        return f"Source(url={self.url!r}, rede={self.rede!r})"
+def deadline_from_env(environ: Mapping[str, str] | None = None) -> float:
+    """`FLAGEEMONITOR_CONFIG_TIMEOUT`: seconds a whole refresh may take (default 60)."""
+    raw = env.get("CONFIG_TIMEOUT", environ=environ)
+    try:
+        value = float(raw) if raw else DEFAULT_DEADLINE_S
+    except ValueError:
+        return DEFAULT_DEADLINE_S
+    return value if value > 0 else DEFAULT_DEADLINE_S
 
 
 def source_from_env(environ: Mapping[str, str] | None = None) -> Source | None:
@@ -99,13 +96,16 @@ def source_from_env(environ: Mapping[str, str] | None = None) -> Source | None:
 class ConfigStore:
     """The config file, its last-known-good copy and the ETag, all in one directory."""
 
-    def __init__(self, path: Path | None = None, *, timeout: httpx.Timeout | None = None) -> None:
+    def __init__(
+        self, path: Path | None = None, *, timeout: httpx.Timeout | None = None, deadline_s: float | None = None
+    ) -> None:
         self.path = path or settings.config_path()
         self.dir = self.path.parent
         self.last_good_path = self.dir / LAST_GOOD_NAME
         self.etag_path = self.dir / ETAG_NAME
         self.lock_path = self.dir / LOCK_NAME
         self.timeout = timeout or DEFAULT_TIMEOUT
+        self.deadline_s = deadline_s if deadline_s is not None else deadline_from_env()
 
     # --- reading
     def current_bytes(self) -> bytes | None:
@@ -157,43 +157,19 @@ class ConfigStore:
         self._remove_stale_temps()
         current_bytes = self.current_bytes()
         current_valid = current_bytes is not None and _valid(current_bytes)
-        headers = {"X-Bot-Token": source.token, "User-Agent": f"flageemonitor-proxy/{__version__}",
-                   "Accept": "application/json"}
         etag = self._etag(current_bytes) if current_valid and current_bytes is not None else None
-        if etag:
-            headers["If-None-Match"] = etag
-        params = {"rede": source.rede} if source.rede else None
         kept = "kept the current config" if current_bytes is not None else "no config yet"
-        try:
-            with httpx.Client(timeout=self.timeout, follow_redirects=False) as client, client.stream(
-                "GET", source.url, headers=headers, params=params
-            ) as resp:
-                status = resp.status_code
-                if status == 304:
-                    return Outcome(Code.OK, False, "config unchanged (304 Not Modified)")
-                if status in (401, 403):
-                    return Outcome(Code.AUTH, False, f"server rejected the token ({status}); {kept}")
-                if status != 200:
-                    return Outcome(Code.SERVER, False, f"server answered {status} {resp.reason_phrase}; {kept}")
-                body = bytearray()
-                for chunk in resp.iter_bytes():
-                    body.extend(chunk)
-                    if len(body) > MAX_BODY_BYTES:
-                        return Outcome(Code.INVALID, False, f"config larger than {MAX_BODY_BYTES} bytes; {kept}")
-                new_etag = resp.headers.get("ETag")
-        except httpx.TimeoutException as exc:
-            reason = f"timed out talking to the config server ({type(exc).__name__})"
-            return Outcome(Code.NETWORK, False, f"{reason}; {kept}")
-        except httpx.TransportError as exc:
-            return Outcome(Code.NETWORK, False, f"cannot fetch config: {type(exc).__name__}: {_short(exc)}; {kept}")
-        except httpx.InvalidURL as exc:
-            return Outcome(Code.NOT_CONFIGURED, False, f"invalid config URL: {_short(exc)}; {kept}")
-        data = bytes(body)
+        got = fetch(source, etag, timeout=self.timeout, deadline_s=self.deadline_s)
+        if isinstance(got, Refused):
+            return Outcome(got.code, False, f"{got.reason}; {kept}")
+        if got.not_modified:
+            return Outcome(Code.OK, False, "config unchanged (304 Not Modified)")
+        data, new_etag = got.body, got.etag
         try:
             config = parse_config_text(data)
         except ConfigInvalid as exc:
-            return Outcome(Code.INVALID, False, f"server sent an invalid config: {_short(exc)}; {kept}")
-        if source.rede and config.PARAM_REDE.casefold() != source.rede.casefold():
+            return Outcome(Code.INVALID, False, f"server sent an invalid config: {one_line(exc)}; {kept}")
+        if source.rede and source.rede != config.PARAM_REDE:
             return Outcome(Code.INVALID, False,
                            f"server sent the config of network {config.PARAM_REDE!r}, expected {source.rede!r}; {kept}")
         if data == current_bytes:
@@ -201,8 +177,8 @@ class ConfigStore:
             return Outcome(Code.OK, False, f"config unchanged (version {config.CONFIG_VERSION})", config)
         try:
             if current_valid and current_bytes is not None:
-                _atomic_write(self.last_good_path, current_bytes)
-            _atomic_write(self.path, data, pause_env=PAUSE_HOOK_ENV)
+                atomic_write(self.last_good_path, current_bytes)
+            atomic_write(self.path, data, before_rename=_pause_hook)
         except OSError as exc:
             return Outcome(Code.LOCAL, False, f"cannot write {self.path}: {_oserror(exc)}; {kept}")
         self._write_etag(new_etag, data)
@@ -212,7 +188,7 @@ class ConfigStore:
         try:
             if etag and etag.isascii() and "\n" not in etag:
                 line = f"{etag} {hashlib.sha256(data).hexdigest()}\n"
-                _atomic_write(self.etag_path, line.encode("ascii"), durable=False)
+                atomic_write(self.etag_path, line.encode("ascii"), durable=False)
             else:
                 self.etag_path.unlink(missing_ok=True)
         except OSError as exc:  # an ETag is an optimisation: losing it only costs a full download
@@ -220,9 +196,7 @@ class ConfigStore:
 
     def _remove_stale_temps(self) -> None:
         """Temp files left by an update killed mid-way (we hold the lock, so none is live)."""
-        for stale in self.dir.glob(".*.tmp-*"):
-            with contextlib.suppress(OSError):
-                stale.unlink()
+        remove_stale_temps(self.dir)
 
     @contextlib.contextmanager
     def _lock(self, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
@@ -253,43 +227,16 @@ def _valid(data: bytes) -> bool:
     return True
 
 
-def _atomic_write(path: Path, data: bytes, *, durable: bool = True, pause_env: str | None = None) -> None:
-    """Temp file in the same directory, fsync, rename over `path`, fsync the directory."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        if pause_env and os.environ.get(pause_env):
-            sys.stderr.write(f"paused before rename: {tmp}\n")
-            sys.stderr.flush()
-            time.sleep(float(os.environ[pause_env]))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    if durable:
-        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+def _pause_hook(tmp: Path) -> None:
+    """Test hook: with FLAGEEMONITOR_FAULT_PAUSE_BEFORE_RENAME set, sleep that long before the rename."""
+    pause = os.environ.get(PAUSE_HOOK_ENV)
+    if pause:
+        sys.stderr.write(f"paused before rename: {tmp}\n")
+        sys.stderr.flush()
+        time.sleep(float(pause))
 
 
 def _oserror(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return "disk full (ENOSPC)"
     return exc.strerror or str(exc)
-
-
-def _short(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."

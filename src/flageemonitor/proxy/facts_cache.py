@@ -2,8 +2,8 @@
 
 One small JSON file per host, named after the host's technical name. An entry is used only when
 it is younger than the TTL and was detected at the same address and port (a host moved to a new
-machine is probed again). Writes go to a temp file then `os.replace`, so a reader never sees half
-a file and a crash never leaves a corrupt entry behind.
+machine is probed again). Writes are atomic (`core.atomic`), so a reader never sees half a file
+and a crash never leaves a corrupt entry behind.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from flageemonitor.core.atomic import atomic_write
 from flageemonitor.core.facts import EndpointFacts
 from flageemonitor.core.hosts import Host
 
@@ -66,17 +66,13 @@ class FactsCache:
             return
         doc = {"host": host.name, "ip": host.ip, "port": host.port, "detected_at": self.clock(),
                "facts": facts.to_dict()}
-        target = self.path(host)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
             if not self._dir_ready:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 self._dir_ready = True
-            tmp.write_text(json.dumps(doc), encoding="utf-8")
-            os.replace(tmp, target)
+            atomic_write(self.path(host), json.dumps(doc), durable=False)
         except OSError as exc:
             log.warning("could not cache the facts of %s: %s", host.name, exc)
-            tmp.unlink(missing_ok=True)
 
     def forget(self, host: Host) -> None:
         self.path(host).unlink(missing_ok=True)

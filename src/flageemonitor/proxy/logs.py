@@ -1,68 +1,27 @@
 """Logging for the proxy: stdout, one line per event, secrets redacted.
 
 `FLAGEEMONITOR_LOG_FORMAT=json` switches to one JSON object per line (for log shippers).
-Colours only when stdout is a terminal. Every line passes through the redactor, which replaces
-the bot token and any registered secret (config passwords, API tokens) with `***`, also inside
-exception tracebacks.
+Colours only when stdout is a terminal. Every line passes through the one redactor
+(`core.redact`), which replaces the bot token and any registered secret (config passwords, API
+tokens) with `***`, also inside exception tracebacks.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
-import threading
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from flageemonitor.core import env
+from flageemonitor.core.redact import REDACTED, REDACTOR, SECRET_CONFIG_KEYS, redact
 
-REDACTED = "***"
-
-# header or query forms a secret could take even when its value was never registered
-_PATTERNS = [
-    re.compile(r"(?i)(x-bot-token[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&]+)"),
-    re.compile(r"(?i)((?:token|password|passwd|senha)=)([^\s&\"',;]+)"),
-    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)([^\s\"',;&]+)"),
-]
-
-# config keys whose values are secrets
-SECRET_CONFIG_KEYS = (
-    "PARAM_TOKEN",
-    "PARAM_TOKEN_BI",
-    "PARAM_SSH_PASSWORD",
-    "PARAM_ZABBIX_PASSWORD",
-    "DB_PASS",
-    "DB_PG_PASS",
-    "DB_PASS_BI",
-)
-
-_secrets: set[str] = set()
-_secrets_lock = threading.Lock()
-
-
-def add_secret(value: object) -> None:
-    """Register a value that must never appear in a log line (short values are ignored)."""
-    if isinstance(value, str) and len(value.strip()) >= 4:
-        with _secrets_lock:
-            _secrets.add(value.strip())
-
-
-def add_config_secrets(raw: dict[str, Any]) -> None:
-    for key in SECRET_CONFIG_KEYS:
-        add_secret(raw.get(key))
-
-
-def redact(text: str) -> str:
-    with _secrets_lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
-    return text
+# the one redactor (core.redact), under the names the proxy's modules use
+add_secret = REDACTOR.add
+add_config_secrets = REDACTOR.add_config
+__all__ = ["REDACTED", "SECRET_CONFIG_KEYS", "JsonFormatter", "TextFormatter", "add_config_secrets", "add_secret",
+           "redact", "setup"]
 
 
 _LEVEL_COLOURS = {"WARNING": "\x1b[33m", "ERROR": "\x1b[31m", "CRITICAL": "\x1b[1;31m"}

@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from flageemonitor.server import crud
+from flageemonitor.server.core.secretbox import SecretBox
 from flageemonitor.server.errors import NotFound
+from flageemonitor.server.services import clients, configs, networks, tokens
 
 CLIENT = "demo"
 NETWORK = "DEMO"
@@ -23,19 +24,19 @@ DEMO_CONFIG: dict[str, Any] = {
 }
 
 
-def seed(s: Session, actor: str) -> str:
+def seed(s: Session, actor: str, box: SecretBox) -> str:
     """Create what is missing (idempotent) and issue a fresh token; returns it."""
     try:
-        crud.get_client(s, CLIENT)
+        clients.get(s, CLIENT)
     except NotFound:
-        crud.add_client(s, CLIENT, actor)
+        clients.add(s, CLIENT, actor)
     try:
-        crud.get_network(s, NETWORK)
+        networks.get(s, NETWORK)
     except NotFound:
-        crud.add_network(s, CLIENT, NETWORK, actor, provider="arius", timezone="America/Sao_Paulo")
-    if not crud.config_history(s, NETWORK):
-        crud.set_config(s, NETWORK, DEMO_CONFIG, actor, comment="demo")
-    token, _ = crud.issue_token(s, CLIENT, actor, networks=[NETWORK])
+        networks.add(s, CLIENT, NETWORK, actor, provider="arius", timezone="America/Sao_Paulo")
+    if not configs.history(s, NETWORK):
+        configs.store(s, NETWORK, DEMO_CONFIG, actor, comment="demo", box=box)
+    token, _ = tokens.issue(s, CLIENT, actor, networks=[NETWORK])
     return token
 
 

@@ -15,3 +15,7 @@ class Conflict(FlageeError):
 
 class Invalid(FlageeError):
     """An argument is malformed (network code, scope, time zone...)."""
+
+
+class MigrationRefused(FlageeError):
+    """The database holds data the next schema cannot take; the message says what to change."""

@@ -27,6 +27,9 @@ LATENCY = Histogram(
     ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+GUARD_REJECTIONS = Counter(
+    "flageemonitor_http_guard_rejections_total", "Connections refused by the HTTP guard", ["reason"]
+)
 AUTH_FAILURES = Counter("flageemonitor_auth_failures_total", "Rejected authentications", ["reason"])
 
 

@@ -62,11 +62,15 @@ def daemon(
 
 def update_config(config: ConfigOpt = None) -> None:
     from flageemonitor.proxy import logs, settings
+    from flageemonitor.proxy.config_fetch import PLAIN_HTTP_WARNING
     from flageemonitor.proxy.configstore import ConfigStore, source_from_env
 
     store = ConfigStore(settings.config_path(config))
-    outcome = store.refresh(source_from_env())
+    source = source_from_env()
+    outcome = store.refresh(source)
     line = f"update-config: {outcome.message}"
+    if source is not None and source.plain_http:
+        line += f" (warning: {PLAIN_HTTP_WARNING})"
     typer.echo(logs.redact(line), err=not outcome.ok)
     raise typer.Exit(int(outcome.code))
 

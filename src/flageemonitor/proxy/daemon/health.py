@@ -32,7 +32,7 @@ def check(max_age_s: float = DEFAULT_MAX_AGE_S, require_daemon: bool = True) -> 
         doc = json.loads(path.read_bytes().decode("utf-8-sig"))
     except FileNotFoundError:
         return False, f"unhealthy: no config at {path}"
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, RecursionError) as exc:
         return False, f"unhealthy: config {path} is unreadable: {exc}"
     if not isinstance(doc, dict) or not str(doc.get("PARAM_REDE") or "").strip():
         return False, f"unhealthy: config {path} has no PARAM_REDE"

@@ -31,7 +31,8 @@ from flageemonitor.core.config_model import BotConfig
 from flageemonitor.core.errors import ConfigInvalid, ConfigMissing
 from flageemonitor.core.results import RunReport
 from flageemonitor.proxy import logs, reporting
-from flageemonitor.proxy.configstore import Code, ConfigStore, Outcome, Source
+from flageemonitor.proxy.config_fetch import PLAIN_HTTP_WARNING, Code, Source
+from flageemonitor.proxy.configstore import ConfigStore, Outcome
 from flageemonitor.proxy.daemon import memory
 from flageemonitor.proxy.daemon.clock import Clock
 from flageemonitor.proxy.daemon.schedule import Job, Schedule, build_schedule, next_fire, request_fields
@@ -169,7 +170,9 @@ class Daemon:
             self.options.state_dir.mkdir(parents=True, exist_ok=True)
             log.info("daemon starting (pid %d, state dir %s, config %s, source %s)", os.getpid(),
                      self.options.state_dir, self.store.path,
-                     self.source.url if self.source else "none: local config only")
+                     self.source.display_url if self.source else "none: local config only")
+            if self.source is not None and self.source.plain_http:
+                log.warning("%s (%s)", PLAIN_HTTP_WARNING, self.source.display_url)
             await self._initial_config()
             if self.config is not None and not self._stop.is_set():
                 self._state = "running"
@@ -222,7 +225,11 @@ class Daemon:
         if not refresh.done():
             refresh.cancel()
             return Outcome(Code.LOCAL, False, "refresh abandoned: the daemon is stopping")
-        outcome = refresh.result()
+        try:
+            outcome = refresh.result()
+        except Exception as exc:  # a refresh never stops the daemon: it keeps its last valid config
+            outcome = Outcome(Code.LOCAL, False,
+                              f"refresh failed: {type(exc).__name__}: {exc}; kept the current config")
         self._last_refresh = {"at": datetime.now(UTC).isoformat(timespec="seconds"),
                               "code": int(outcome.code), "message": outcome.message}
         (log.info if outcome.ok else log.warning)("update-config: %s", outcome.message)

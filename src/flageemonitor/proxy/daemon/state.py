@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any
+
+from flageemonitor.core.atomic import atomic_write
 
 HEARTBEAT_NAME = "daemon.heartbeat.json"
 HISTORY_NAME = "run-history.jsonl"
@@ -26,10 +27,8 @@ HISTORY_CAP = 1000
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Small state files: temp + rename (no fsync: losing one heartbeat on a crash is harmless)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, default=str, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    """Small state files: atomic, not durable (losing one heartbeat on a crash is harmless)."""
+    atomic_write(path, json.dumps(data, default=str, sort_keys=True), durable=False)
 
 
 def read_heartbeat(state_dir: Path) -> dict[str, Any] | None:
@@ -67,11 +66,8 @@ class RunHistory:
 
     def _trim(self) -> None:
         keep = read_history(self.path.parent, self.cap)
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for rec in keep:
-                fh.write(json.dumps(rec, default=str, sort_keys=True) + "\n")
-        os.replace(tmp, self.path)
+        text = "".join(json.dumps(rec, default=str, sort_keys=True) + "\n" for rec in keep)
+        atomic_write(self.path, text, durable=False)
         self._lines = len(keep)
 
 

@@ -22,6 +22,7 @@ from zabbix_utils.exceptions import APINotSupported, APIRequestError, Processing
 
 from flageemonitor.core.config_model import BotConfig
 from flageemonitor.core.errors import InventoryError
+from flageemonitor.core.redact import Redactor
 from flageemonitor.proxy.zabbix.compat import ApiVersion, Compat
 
 log = logging.getLogger("flageemonitor.zabbix")
@@ -92,10 +93,7 @@ def settings_from(config: BotConfig) -> ZabbixSettings:
 
 
 def _scrub(text: str, settings: ZabbixSettings) -> str:
-    for secret in (settings.token, settings.password):
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    return Redactor([settings.token, settings.password]).redact(text)
 
 
 class ZabbixClient:

@@ -20,12 +20,12 @@ from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from flageemonitor.server import crud
 from flageemonitor.server.api.errors import TOKEN_HINT, ApiError
 from flageemonitor.server.cache import LookupCache, NetworkInfo, TokenInfo
 from flageemonitor.server.core import security
 from flageemonitor.server.core.config import Settings
 from flageemonitor.server.metrics import AUTH_FAILURES
+from flageemonitor.server.services import auth_limits, networks, tokens
 
 log = logging.getLogger("flageemonitor.server.auth")
 T = TypeVar("T")
@@ -37,6 +37,7 @@ SECURITY_SCHEMES: dict[str, Any] = {
     "Bearer": {"type": "http", "scheme": "bearer", "description": "client token (fmt_...) as a Bearer token"},
 }
 REDE_MAX = 64
+ADDRESS_MAX = 64  # the column's width; a forwarded address is the client's to choose
 
 
 def openapi_auth(*extra_parameters: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +68,7 @@ def read_credentials(request: Request) -> Credentials:
         presented = value if scheme.lower() == "bearer" else None
     rede = request.query_params.get("rede")
     return Credentials(
-        address=request.client.host if request.client else "unknown",
+        address=(request.client.host if request.client else "unknown")[:ADDRESS_MAX],
         token=presented.strip() if presented and presented.strip() else None,
         rede=rede.strip() if rede and rede.strip() else None,
     )
@@ -87,8 +88,24 @@ def _reject(status: int, reason: str, message: str, headers: dict[str, str] | No
     return ApiError(status, reason, message, headers)
 
 
-def _unknown_token(session: Session, settings: Settings, address: str, now: float) -> ApiError:
-    crud.record_auth_failure(session, address, now, settings.auth_failure_window)
+def _unknown_token(
+    session: Session, settings: Settings, address: str, now: float, failures: int
+) -> ApiError:
+    """401, or 429 once this address has failed `auth_failure_limit` times in the window.
+
+    An address already over the limit is not counted further (no write per guess); the answer
+    comes after `auth_tarpit_s` (see `run_authorized`), so guesses from one address are slowed.
+    """
+    window = settings.auth_failure_window
+    if failures >= settings.auth_failure_limit:
+        retry = auth_limits.retry_after(now, window)
+        return _reject(
+            429,
+            "rate_limited",
+            f"too many failed authentications from this address; retry in {retry} s and {TOKEN_HINT}",
+            {"Retry-After": str(retry)},
+        )
+    auth_limits.record_failure(session, address, now, window)
     return _reject(401, "token_rejected", f"token rejected: {TOKEN_HINT}", {"WWW-Authenticate": "Bearer"})
 
 
@@ -97,22 +114,18 @@ def authorize(
 ) -> Authorized:
     """A valid token holding `scope`, for the network asked (or implied); else an ApiError.
 
+    The token is checked before the address's failure count: a valid token is never refused for
+    failures someone else caused from the same address (a shared NAT, a reverse proxy). Only
+    unknown or malformed tokens count as failures and meet the limit.
+
     The per-request state is read on a plain connection; the session (lazy: it connects on first
     use) is only touched on a cache miss or a write.
     """
     now = time.time()
     window = settings.auth_failure_window
     with engine.connect() as conn:
-        failures, generation = crud.request_state(conn, creds.address, now, window)
+        failures, generation = auth_limits.request_state(conn, creds.address, now, window)
     cache.sync(generation)
-    if failures >= settings.auth_failure_limit:
-        retry = crud.retry_after(now, window)
-        raise _reject(
-            429,
-            "rate_limited",
-            f"too many failed authentications from this address; retry in {retry} s and {TOKEN_HINT}",
-            {"Retry-After": str(retry)},
-        )
     if not creds.token:
         raise _reject(
             401,
@@ -121,13 +134,13 @@ def authorize(
             {"WWW-Authenticate": "Bearer"},
         )
     if not security.well_formed(creds.token):
-        raise _unknown_token(session, settings, creds.address, now)
+        raise _unknown_token(session, settings, creds.address, now, failures)
     digest = security.hash_token(creds.token)
     info = cache.get("token", digest)
     if not isinstance(info, TokenInfo):
-        row = crud.find_token_by_hash(session, digest)
+        row = tokens.by_hash(session, digest)
         if row is None:
-            raise _unknown_token(session, settings, creds.address, now)
+            raise _unknown_token(session, settings, creds.address, now, failures)
         info = TokenInfo.of(row)
         cache.put(generation, "token", digest, info)
     moment = datetime.now(UTC)
@@ -142,7 +155,7 @@ def authorize(
         raise _reject(403, "scope_denied", f"token lacks the scope {scope!r} needed here; {TOKEN_HINT}")
     network = _network_for(session, cache, generation, info, creds.rede)
     if cache.due_for_touch(info.id):
-        crud.touch_token(session, info.id, moment)
+        tokens.touch(session, info.id, moment)
     return Authorized(token_id=info.id, client_id=info.client_id, network=network, generation=generation)
 
 
@@ -156,7 +169,7 @@ def _network_for(
         if isinstance(cached, tuple):
             candidates = list(cached)
         else:
-            candidates = [NetworkInfo.of(n) for n in crud.client_networks(session, info.client_id)]
+            candidates = [NetworkInfo.of(n) for n in networks.of_client(session, info.client_id)]
             cache.put(generation, "client_networks", info.client_id, tuple(candidates))
     if rede is not None:
         for net in candidates if len(rede) <= REDE_MAX else ():
@@ -181,7 +194,12 @@ async def run_authorized(request: Request, scope: str, work: Callable[[Session, 
             auth = authorize(state.engine, session, state.settings, state.cache, creds, scope)
             return work(session, auth)
 
-    return await run_db(request, call)
+    try:
+        return await run_db(request, call)
+    except ApiError as exc:
+        if exc.status == 429 and state.settings.auth_tarpit_s:
+            await anyio.sleep(state.settings.auth_tarpit_s)
+        raise
 
 
 async def run_db(request: Request, fn: Callable[[], T]) -> T:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from fastapi import APIRouter, Request, Response
 
 from flageemonitor.server import bootstrap
 from flageemonitor.server.api.deps import Authorized, openapi_auth, run_authorized
-from flageemonitor.server.api.errors import AUTH_RESPONSES
+from flageemonitor.server.api.errors import AUTH_RESPONSES, ApiError
 from flageemonitor.server.core.config import Settings
 
 router = APIRouter(prefix="/api/bootstrap", tags=["bootstrap"])
@@ -28,9 +30,38 @@ def installer_values(auth: Authorized, settings: Settings, server_url: str) -> d
     }
 
 
+def _server_url(request: Request, settings: Settings) -> str:
+    """The address installers point proxies at: the configured public URL, else this request's
+    own URL when its Host is allowed (FLAGEEMONITOR_ALLOWED_HOSTS, loopback, or the address the
+    server listens on). Any other Host is refused: it would send the proxy and its token there."""
+    if settings.public_url:
+        return settings.public_url
+    host = (request.url.hostname or "").lower().rstrip(".")
+    if host in settings.allowed_hosts or host == "localhost" or _loopback(host) or _local_socket(request, host):
+        return str(request.base_url).rstrip("/")
+    raise ApiError(
+        400,
+        "host_not_allowed",
+        f"this server does not render installers for the host name {host[:100]!r}: the operator must set "
+        "FLAGEEMONITOR_PUBLIC_URL (or list the name in FLAGEEMONITOR_ALLOWED_HOSTS)",
+    )
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _local_socket(request: Request, host: str) -> bool:
+    server = request.scope.get("server")
+    return server is not None and host.strip("[]") == str(server[0]).lower()
+
+
 async def _installer(request: Request, windows: bool) -> Response:
     settings: Settings = request.app.state.settings
-    server_url = settings.public_url or str(request.base_url).rstrip("/")
+    server_url = _server_url(request, settings)
 
     def values(_session: object, auth: Authorized) -> dict[str, str]:
         return installer_values(auth, settings, server_url)

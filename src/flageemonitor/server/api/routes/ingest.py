@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
-from flageemonitor.server import crud
 from flageemonitor.server.api.deps import Authorized, openapi_auth, run_authorized
 from flageemonitor.server.api.errors import AUTH_RESPONSES, ApiError
 from flageemonitor.server.cache import ConfigView, LookupCache
+from flageemonitor.server.core.secretbox import SecretBox, SecretKeyError
+from flageemonitor.server.services import configs
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])
+log = logging.getLogger("flageemonitor.server.ingest")
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
@@ -23,11 +27,11 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
-def _current(cache: LookupCache, session: Session, auth: Authorized) -> ConfigView:
+def _current(cache: LookupCache, box: SecretBox, session: Session, auth: Authorized) -> ConfigView:
     cached = cache.get("config", auth.network.id)
     if isinstance(cached, ConfigView):
         return cached
-    row = crud.latest_config(session, auth.network.id)
+    row = configs.latest(session, auth.network.id)
     code = auth.network.code
     if row is None:
         raise ApiError(
@@ -36,7 +40,13 @@ def _current(cache: LookupCache, session: Session, auth: Authorized) -> ConfigVi
             f"network {code!r} has no config yet; the operator must run "
             f"'flageemonitor-server config set --network {code} FILE'",
         )
-    view = ConfigView(network=code, version=row.version, body=row.body.encode("utf-8"), etag=row.etag)
+    try:
+        body = configs.served_body(row, box)
+    except SecretKeyError as exc:
+        log.error("network %s: %s", code, exc)
+        raise ApiError(500, "secrets_unavailable", "the server cannot open this network's config secrets; "
+                       "the operator must check FLAGEEMONITOR_SECRETS_KEY_FILE") from None
+    view = ConfigView(network=code, version=row.version, body=body.encode("utf-8"), etag=row.etag)
     cache.put(auth.generation, "config", auth.network.id, view)
     return view
 
@@ -56,7 +66,8 @@ def _current(cache: LookupCache, session: Session, auth: Authorized) -> ConfigVi
 )
 async def bot_config(request: Request) -> Response:
     cache: LookupCache = request.app.state.cache
-    view = await run_authorized(request, "config:read", lambda s, auth: _current(cache, s, auth))
+    box: SecretBox = request.app.state.box
+    view = await run_authorized(request, "config:read", lambda s, auth: _current(cache, box, s, auth))
     if_none_match = request.headers.get("if-none-match")
     headers = {"ETag": view.etag, "Cache-Control": "no-cache", "X-Config-Version": str(view.version)}
     if _matches(if_none_match, view.etag):

@@ -1,0 +1,3 @@
+from flageemonitor.server.cli.app import main
+
+main()
