@@ -26,6 +26,7 @@ from pydantic import (
 
 from flageemonitor.core.env import truthy
 from flageemonitor.core.errors import ConfigInvalid
+from flageemonitor.core.fleet_contract import DEFAULT_HEARTBEAT_INTERVAL_S
 
 CONFIG_SCHEMA_ID = "https://flagee.cloud/schemas/flageemonitor/bot-config.v1.json"
 
@@ -134,6 +135,10 @@ class BotConfig(BaseModel):
     PARAM_PROVIDER_ACTION_OVERRIDES: dict[str, dict[str, str]] = Field(default_factory=dict)
     PARAM_COMPATIBILITY_MODE: Literal["off", "warn", "enforce"] | None = None
     CONFIG_VERSION: int | None = Field(None, description="set by the server: version of this config")
+    PARAM_HEARTBEAT_INTERVAL: int = Field(
+        DEFAULT_HEARTBEAT_INTERVAL_S, ge=1, le=86400,
+        description="seconds between the proxy's check-ins with the control plane; the server shows a proxy "
+        "online within 2 intervals, late up to 6, offline beyond")
 
     # --- schedule
     PARAM_CRON_ACTIONS: dict[str, CronEntry] = Field(

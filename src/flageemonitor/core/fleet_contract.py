@@ -144,11 +144,12 @@ def run_report_body(
     report: dict[str, Any], *, proxy_id: str, run_id: str, trigger: str, finished_at: datetime,
     error: str | None = None,
 ) -> dict[str, Any]:
-    """The contract's JSON body for one run report (`run --json` shape), bounded as the contract says."""
+    """The contract's JSON body for one run report (`run --json` shape), bounded as the contract says:
+    the summary counts every host; beyond `MAX_HOSTS` the list keeps failed hosts first."""
     hosts_in = report.get("hosts") or []
     counts = dict.fromkeys(Summary.model_fields, 0)
     hosts: list[dict[str, Any]] = []
-    for raw in hosts_in[:MAX_HOSTS]:
+    for raw in hosts_in:
         status = str(raw.get("status", "failed"))
         changed = bool(raw.get("changed") or (raw.get("data") or {}).get("changed"))
         counts[_SUMMARY_FROM_STATUS.get(status, "failed")] += 1
@@ -159,6 +160,8 @@ def run_report_body(
             "duration_s": raw.get("duration_s"),
         })
     counts["total"] = len(hosts)
+    if len(hosts) > MAX_HOSTS:  # a stable sort: failures first, each group in the run's order
+        hosts = sorted(hosts, key=lambda h: h["status"] not in FAILURE_STATUSES)[:MAX_HOSTS]
     local = report.get("local")
     action = report.get("action") or {}
     return {
