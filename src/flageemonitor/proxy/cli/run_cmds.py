@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -204,6 +205,7 @@ def run_request(request: Any, config_file: Path | None, json_out: bool) -> int:
         UnknownProvider,
     )
     from flageemonitor.proxy import logs, reporting, settings
+    from flageemonitor.proxy.controlplane.outbox import report_manual_run
     from flageemonitor.proxy.pipeline import ActionNotImplemented, execute
 
     logs.setup(stream=sys.stderr)
@@ -218,7 +220,9 @@ def run_request(request: Any, config_file: Path | None, json_out: bool) -> int:
         return _fail(EXIT_CONFIG, f"config invalid ({where}): {exc}")
     logs.add_config_secrets(config.raw())
     state_dir = settings.state_dir()
+    max_bytes = config.PARAM_SPOOL_MAX_MB * 1024 * 1024
     progress = _Progress(enabled=not json_out)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         with progress:
             report = asyncio.run(execute(request, config, state_dir=state_dir, progress=progress.advance,
@@ -226,13 +230,30 @@ def run_request(request: Any, config_file: Path | None, json_out: bool) -> int:
     except (UnknownAction, UnknownProvider, ActionNotImplemented) as exc:
         return _fail(EXIT_USAGE, str(exc))
     except InventoryError as exc:
+        failed = _failed_run(request, config, started_at)
+        if failed is not None:  # a run of a known action that ended before any host: the server hears why
+            report_manual_run(state_dir, failed, max_bytes=max_bytes, error=f"inventory error: {exc}")
         return _fail(EXIT_CONFIG, f"inventory error: {exc}")
     if json_out:
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
         _print_table(report)
     reporting.publish(report, config)
+    report_manual_run(state_dir, report, max_bytes=max_bytes)
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _failed_run(request: Any, config: Any, started_at: str) -> dict[str, Any] | None:
+    from flageemonitor.core.errors import FlageeError
+    from flageemonitor.proxy.controlplane.bodies import failed_run
+    from flageemonitor.proxy.pipeline import resolve_action
+
+    try:
+        resolved = resolve_action(request, config)
+    except FlageeError:
+        return None
+    return failed_run(resolved.resolution.requested, resolved.spec.name, provider=resolved.resolution.provider,
+                      started_at=started_at, dry_run=request.dry_run)
 
 
 def _diagnose_without_config(request: Any, problem: str, json_out: bool) -> None:
