@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
 import socket
+import string
 import subprocess
 import sys
 import time
@@ -28,8 +30,12 @@ from devtools.fleet import PERSONAS, Fleet
 from devtools.processes import stop_group
 from sqlalchemy import select
 
+from flageemonitor.core.fleet_contract import MAX_HOSTS
+from flageemonitor.core.results import HostResult, RunReport, Status
+from flageemonitor.proxy.controlplane import bodies, identity, outbox
 from flageemonitor.proxy.controlplane.bodies import decode
 from flageemonitor.proxy.controlplane.outbox import RUNS_QUEUE
+from flageemonitor.proxy.controlplane.sender import target_from_env
 from flageemonitor.proxy.daemon.state import read_heartbeat, read_history
 from flageemonitor.proxy.spool import Spool, spool_path
 from tests.fixtures.server import ControlPlane, ControlPlaneFactory
@@ -234,3 +240,31 @@ def test_a_token_without_report_write_is_logged_once_and_the_daemon_carries_on(
     assert read_only not in log
     d.proc.send_signal(signal.SIGTERM)
     assert d.proc.wait(timeout=30) == 0
+
+
+def test_one_delivery_pass_against_the_server_big_resent_and_refused_bodies(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    rng = random.Random(3)
+    noise = string.ascii_letters + string.digits
+    hosts = [HostResult(f"TESTNET-LOJA{i // 100:03d}-PDV{i % 100:03d}", "10.0.0.1", Status.FAILED,
+                        detail="".join(rng.choices(noise, k=500))) for i in range(MAX_HOSTS)]
+    big = RunReport(requested="pdv_test_connection", canonical="test_endpoint_connection", provider="arius",
+                    action_version="1.0.0", dry_run=False, hosts=hosts, started_at="2026-03-01T10:00:00+00:00")
+    proxy = identity.proxy_id(tmp_path)
+    first = bodies.run_body(big, proxy_id=proxy, run_id="run-big", trigger="manual")
+    refused = bodies.run_body(big, proxy_id=proxy, run_id="run-refused", trigger="manual")
+    refused["summary"]["ok"] = -1  # out of the contract's bounds: 422, never accepted as it is
+    small = bodies.run_body({**big.to_dict(), "hosts": []}, proxy_id=proxy, run_id="run-small", trigger="manual")
+    for body in (first, refused, first, small):  # the third is a resend of the first
+        outbox.put_run(tmp_path, body)
+    target = target_from_env({"FLAGEEMONITOR_API_BASE": control_plane.api_base,
+                              "FLAGEEMONITOR_TOKEN": control_plane.token})
+    assert target is not None
+    result = outbox.deliver(tmp_path, target)
+    assert (result.delivered, result.refused, result.waiting) == (3, 1, None)
+    assert [r.run_uid for r in run_rows(control_plane)] == ["run-big", "run-small"]
+    assert len(hosts_of(run_rows(control_plane)[0])) == MAX_HOSTS
+    with Spool(spool_path(tmp_path)) as spool:
+        assert spool.peek(RUNS_QUEUE) == []
+        assert [decode(i.body)["run_id"] for i in spool.peek(RUNS_QUEUE + ".rejected")] == ["run-refused"]

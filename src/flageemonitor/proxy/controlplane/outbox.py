@@ -199,8 +199,8 @@ async def _deliver(spool: Spool, sender: Sender, deadline_s: float) -> PassResul
 
 
 # --- manual runs (`flageemonitor run`)
-MANUAL_TIMEOUT = httpx.Timeout(5.0)
-MANUAL_DEADLINE_S = 15.0
+MANUAL_TIMEOUT = httpx.Timeout(3.0)
+MANUAL_DEADLINE_S = 5.0
 
 
 def report_manual_run(state_dir: Path, report: RunReport | dict[str, Any], *, max_bytes: int,

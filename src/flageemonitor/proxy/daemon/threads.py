@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -23,10 +24,11 @@ async def in_thread(fn: Callable[[], T]) -> T:
         try:
             result = fn()
         except BaseException as exc:
-            err = exc
-            loop.call_soon_threadsafe(_settle, fut, None, err)
+            outcome: tuple[T | None, BaseException | None] = (None, exc)
         else:
-            loop.call_soon_threadsafe(_settle, fut, result, None)
+            outcome = (result, None)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the daemon stopped without waiting
+            loop.call_soon_threadsafe(_settle, fut, *outcome)
 
     threading.Thread(target=target, daemon=True, name="flageemonitor-io").start()
     return await fut
