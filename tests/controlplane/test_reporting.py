@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from devtools.fleet import PERSONAS, Fleet
 from devtools.processes import stop_group
@@ -91,8 +92,9 @@ class Daemon:
 def start_daemon(tmp_path: Path) -> Iterator[Any]:
     started: list[Daemon] = []
 
-    def start(plane: ControlPlane, *, token: str | None = None, scale: float = 30, **extra: str) -> Daemon:
-        state = tmp_path / f"state{len(started)}"
+    def start(plane: ControlPlane, *, token: str | None = None, scale: float = 30, state: Path | None = None,
+              **extra: str) -> Daemon:
+        state = state or tmp_path / f"state{len(started)}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FLAGEEMONITOR_", "ARIUSMONITOR_"))}
         env.update({"FLAGEEMONITOR_STATE_DIR": str(state), "FLAGEEMONITOR_API_BASE": plane.api_base,
                     "FLAGEEMONITOR_TOKEN": token or plane.token, "FLAGEEMONITOR_REDE": plane.rede,
@@ -208,6 +210,8 @@ def test_reports_wait_out_an_outage_and_arrive_in_order_once_while_the_schedule_
 
     plane.start(port=port)
     wait_until(lambda: d.spooled_runs() == 0, 6 * heartbeat + 30, "the backlog delivered once the server is back")
+    # the check-in sent with the backlog still named the outage; the next one clears it
+    wait_until(lambda: proxy_rows(plane)[0].last_error is None, 3 * heartbeat + 10, "a check-in without the outage")
     done = len(d.runs())
     wait_until(lambda: len(d.runs()) > done, 30, "one more run after the backlog")
     d.proc.send_signal(signal.SIGTERM)
@@ -240,6 +244,49 @@ def test_a_token_without_report_write_is_logged_once_and_the_daemon_carries_on(
     assert read_only not in log
     d.proc.send_signal(signal.SIGTERM)
     assert d.proc.wait(timeout=30) == 0
+
+
+def refused_posts(plane: ControlPlane) -> int:
+    """POSTs to the ingest endpoints the server refused with 401/403 (its own request counter)."""
+    text = httpx.get(plane.url + "/metrics", timeout=10).text
+    pattern = r'flageemonitor_http_requests_total\{method="POST",route="/api/ingest/bot/\w+",status="40[13]"\} (\S+)'
+    return int(sum(float(n) for n in re.findall(pattern, text)))
+
+
+def test_a_revoked_token_keeps_the_reports_says_so_once_and_backs_off(
+    control_plane_factory: ControlPlaneFactory, persona_fleet: Fleet, start_daemon: Any, tmp_path: Path
+) -> None:
+    heartbeat = 4
+    inv = inventory(persona_fleet, tmp_path / "one.yaml", {"ubuntu2204": "FLEET-LOJA001-PDV201"})
+    plane = control_plane_factory(rede="FLEET", config=config(inv, heartbeat))
+    d = start_daemon(plane, scale=30)  # a tick every 2 s
+    wait_until(lambda: any(r.trigger == "schedule" for r in run_rows(plane)) or not d.alive(), 60, "a first report")
+    plane.revoke_token(plane.token_id)
+    wait_until(lambda: refused_posts(plane) > 0, 3 * heartbeat + 10, "the first refused delivery")
+    before, t0 = refused_posts(plane), time.monotonic()
+    base = len(d.runs())
+    wait_until(lambda: len(d.runs()) >= base + 6 or not d.alive(), 90, "six more runs with the token revoked")
+    assert d.alive(), d.text()[-3000:]
+    tries, elapsed = refused_posts(plane) - before, time.monotonic() - t0
+    # backing off 1, 2, 4 s, then once per heartbeat: a loop retrying at once would make hundreds
+    assert tries <= elapsed / 2 + 3, (tries, elapsed)
+    assert d.spooled_runs() >= 6
+    log = d.text()
+    assert log.count("wait in the outbox until the token is fixed") == 1, log[-3000:]
+    assert plane.token not in log
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(timeout=30) == 0
+
+    # a new token on the same state volume: what waited arrives, in order, once
+    ran_before = len(d.runs())
+    again = start_daemon(plane, token=plane.issue_token(), state=d.state)
+    wait_until(lambda: again.spooled_runs() == 0 and len(again.runs()) > ran_before or not again.alive(), 60,
+               "the waiting reports delivered with the new token")
+    again.proc.send_signal(signal.SIGTERM)
+    assert again.proc.wait(timeout=30) == 0
+    ran = [r["run_id"] for r in again.runs()]
+    stored = [r.run_uid for r in run_rows(plane) if r.trigger == "schedule"]
+    assert stored + again.spooled_run_ids() == ran, "a report was lost, repeated or reordered"
 
 
 def test_one_delivery_pass_against_the_server_big_resent_and_refused_bodies(

@@ -101,7 +101,10 @@ class Reports:
         if result.waiting is not None:
             self.note_error(DELIVERY_ERROR, f"reports wait in the outbox: {result.waiting.message}")
         elif not result.busy:
-            self.clear_error(DELIVERY_ERROR)
+            with self._errors_lock:
+                recovered = self._errors.pop(DELIVERY_ERROR, None) is not None
+            if recovered and self.target is not None:
+                self.checkin_now()  # the check-in that just went out still named the outage
 
     # --- check-ins
     def checkin_now(self) -> None:
