@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.mariadb",
     "tests.fixtures.bi",
     "tests.fixtures.browser",
+    "tests.fixtures.agent_bundle",
 ]

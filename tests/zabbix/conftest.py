@@ -16,8 +16,8 @@ PROBLEM_TRIGGER = "FM test problem on {HOST.NAME}"
 PROBLEM_KEY = "fm.test.problem"
 
 
-def agent(ip: str, main: int = 1) -> dict[str, Any]:
-    return {"type": 1, "main": main, "useip": 1, "ip": ip, "dns": "", "port": "10050"}
+def agent(ip: str, main: int = 1, port: str = "10050") -> dict[str, Any]:
+    return {"type": 1, "main": main, "useip": 1, "ip": ip, "dns": "", "port": port}
 
 
 @dataclass
@@ -66,9 +66,9 @@ def seeded(zabbix_server: ZabbixServer) -> Seed:
     _create_host(api, seed, "MLAR-LOJA001-PDV201", gid, [snmp, agent("127.0.0.21")],
                  tags={"tipo": "PDV", "env": "prod"}, notes="root,se,cret,2222")
     _create_host(api, seed, "MLAR-LOJA001-PDV202", gid, [agent("127.0.0.22")], tags={"env": "dev"}, notes="")
-    _create_host(api, seed, "MLAR-LOJA002-SELF301", gid, [agent("127.0.0.23")], tags={"PDV_TIPO": "SELF"},
+    _create_host(api, seed, "MLAR-LOJA002-SELF301", gid, [agent("127.0.0.23", port="10070")], tags={"PDV_TIPO": "SELF"},
                  notes="operador,p@ss")
-    _create_host(api, seed, "MLAR-LOJA002-CONCENTRADOR", gid, [agent("127.0.0.24")])
+    _create_host(api, seed, "MLAR-LOJA002-CONCENTRADOR", gid, [agent("127.0.0.24", port="{$FM.AGENT.PORT}")])
     _create_host(api, seed, "MLAR-LOJA005-CAIXA01", gid, [agent("127.0.0.25")], tags={"PDV_TIPO": "PDV_PADRAO"})
     _create_host(api, seed, "MLAR-LOJA003-PDV201", gid, [agent("127.0.0.26")], status=1)  # not monitored
     _create_host(api, seed, "MLAR-LOJA003-PDV202", gid, [agent("127.0.0.27")],

@@ -192,10 +192,21 @@ class BotConfig(BaseModel):
     ssh: SshSettings = Field(default_factory=SshSettings)  # type: ignore[arg-type]
 
     # --- assets and agent
-    PARAM_REPO_URL: str | None = None
+    PARAM_REPO_URL: str | None = Field(
+        None, description="agent bundle repository (HTTP or HTTPS); default https://ariusmonitor-repo.flagee.cloud")
     PARAM_LOCAL_ASSET_DIR: str | None = None
-    PARAM_LOCAL_REPO_DIR: str | None = None
-    PARAM_PROXY_IP: str | None = None
+    PARAM_LOCAL_REPO_DIR: str | None = Field(
+        None, description="local agent bundle repository directory; preferred over PARAM_REPO_URL")
+    PARAM_AGENT_BUNDLE_SHA256: dict[str, str] = Field(
+        default_factory=dict,
+        description="pinned SHA-256 per bundle file name (e.g. ariusmonitor.tar.gz); checked together with "
+        "the repository's SHA256SUMS, and required for files it does not list",
+    )
+    PARAM_ALLOW_UNVERIFIED_BUNDLE: BoolIsh = Field(
+        False, description="use bundle files that neither SHA256SUMS nor PARAM_AGENT_BUNDLE_SHA256 covers "
+        "(the run report says so)")
+    PARAM_PROXY_IP: str | None = Field(
+        None, description="Zabbix proxy address(es) written as the agent's Server/ServerActive; default 127.0.0.1")
     PARAM_BASE_DIR: str | None = None
     PARAM_PATH_GERAL_LOCAL: str | None = None
     PARAM_PATH_GERAL_REMOTE: str | None = None
@@ -269,6 +280,19 @@ class BotConfig(BaseModel):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r} (expected an IANA name like America/Sao_Paulo)") from None
         return v
+
+    @field_validator("PARAM_AGENT_BUNDLE_SHA256")
+    @classmethod
+    def _sha_ok(cls, v: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for name, digest in v.items():
+            text = digest.strip().lower()
+            if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+                raise ValueError(f"{name}: {digest!r} is not a SHA-256 hex digest")
+            if not name or "/" in name or name.startswith("."):
+                raise ValueError(f"{name!r}: expected a bundle file name")
+            out[name] = text
+        return out
 
     @field_validator("PARAM_CRON_ACTIONS", mode="before")
     @classmethod

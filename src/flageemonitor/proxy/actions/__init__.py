@@ -24,6 +24,10 @@ MODULES: dict[str, str] = {
     "collect_sat_config": "collectors",
     "collect_checkout_status": "collectors",
     "refresh_endpoint_printer": "collectors",
+    "install_endpoint_agent": "install_agent",
+    "update_endpoint_config": "update_agent_config",
+    "update_endpoint_agent_include": "update_agent_include",
+    "uninstall_endpoint_agent": "uninstall_agent",
 }
 
 
