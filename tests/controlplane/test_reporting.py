@@ -280,7 +280,7 @@ def test_a_revoked_token_keeps_the_reports_says_so_once_and_backs_off(
     # a new token on the same state volume: what waited arrives, in order, once
     ran_before = len(d.runs())
     again = start_daemon(plane, token=plane.issue_token(), state=d.state)
-    wait_until(lambda: again.spooled_runs() == 0 and len(again.runs()) > ran_before or not again.alive(), 60,
+    wait_until(lambda: (again.spooled_runs() == 0 and len(again.runs()) > ran_before) or not again.alive(), 60,
                "the waiting reports delivered with the new token")
     again.proc.send_signal(signal.SIGTERM)
     assert again.proc.wait(timeout=30) == 0
