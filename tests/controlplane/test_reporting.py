@@ -134,7 +134,7 @@ def hosts_of(run: Any) -> dict[str, str]:
 
 
 def test_checkins_and_scheduled_and_manual_reports_reach_the_server_with_per_host_statuses(
-    control_plane_factory: ControlPlaneFactory, persona_fleet: Fleet, start_daemon: Any
+    control_plane_factory: ControlPlaneFactory, persona_fleet: Fleet, start_daemon: Any, tmp_path: Path
 ) -> None:
     heartbeat = 5
     plane = control_plane_factory(rede="FLEET",
@@ -147,9 +147,10 @@ def test_checkins_and_scheduled_and_manual_reports_reach_the_server_with_per_hos
     assert proxy.proxy_uid == d.proxy_id()
     assert (proxy.hostname, proxy.image_version, proxy.image_digest) == (socket.gethostname(), IMAGE_VERSION, None)
     assert proxy.config_version == plane.config_version and proxy.last_error is None
-    first_seen, first_uptime = proxy.last_seen, proxy.uptime_s
-    wait_until(lambda: proxy_rows(plane)[0].last_seen > first_seen, 3 * heartbeat, "the next heartbeat's check-in")
-    assert proxy_rows(plane)[0].uptime_s > first_uptime
+    # a heartbeat later (less a second of rounding) the proxy has checked in again
+    first_uptime = proxy.uptime_s
+    wait_until(lambda: proxy_rows(plane)[0].uptime_s >= first_uptime + heartbeat - 1, 3 * heartbeat,
+               "the next heartbeat's check-in")
 
     scheduled = wait_until(lambda: [r for r in run_rows(plane) if r.trigger == "schedule"], 120,
                            "a scheduled run's report")[0]
@@ -168,6 +169,15 @@ def test_checkins_and_scheduled_and_manual_reports_reach_the_server_with_per_hos
                       "the manual run's report")
     assert len(mine) == 1 and mine[0].requested == "pdv_test_connection"
     assert hosts_of(mine[0]) == {"FLEET-LOJA001-PDV207": "auth_failed", "FLEET-LOJA001-PDV208": "unreachable"}
+    # a manual run that ends before any host: the server hears why
+    broken = tmp_path / "broken-inventory.json"
+    broken.write_text(json.dumps(config(tmp_path / "missing.yaml", heartbeat, PARAM_REDE=plane.rede)))
+    failed = subprocess.run([CLI, "run", "pdv_test_connection", "-c", str(broken)], env=d.env, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert failed.returncode == 3, failed.stderr
+    (why,) = wait_until(lambda: [r for r in run_rows(plane) if r.trigger == "manual" and r.error], heartbeat + 5,
+                        "the failed manual run's report")
+    assert why.error.startswith("inventory error") and why.total == 0, why.error
     assert plane.token not in d.text() and plane.token not in manual.stderr
     print(f"first check-in {arrived:.1f} s after the config arrived (heartbeat {heartbeat} s)")
 
