@@ -3,22 +3,27 @@
 # runtime dependencies, deploy/image/) and run the engine's build on it.
 #
 #   deploy/build-image.sh --tag REF [--base IMAGE] [--version V] [--engine podman|docker]
-#                         [--push] [--network MODE] [--ca-bundle FILE] [--context-dir DIR]
+#                         [--push] [--network MODE] [--ca-bundle FILE] [--context-dir DIR] [--protect]
 #
+# --protect builds the runtime protected by PyArmor (what deploy/publish.py publishes, after its
+# checks); without it the image keeps plain sources, for development.
 # The build installs dependencies from PyPI; with podman on a host without a bridge use
 # `--network host`. Behind a TLS-inspecting proxy give its CA with --ca-bundle (default:
 # $PIP_CERT, else $SSL_CERT_FILE), used for that step only.
 set -euo pipefail
 
+# Distributions only the control plane (flageemonitor.server) needs.
+SERVER_ONLY="sqlalchemy alembic fastapi uvicorn httptools uvloop prometheus-client"
+
 say() { printf 'build-image: %s\n' "$*" >&2; }
 err() { say "error: $*"; exit 1; }
 
 usage() {
-    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {
-    local root tag="" base="" version="" engine="" push=0 network="" context="" keep_context=0
+    local root tag="" base="" version="" engine="" push=0 network="" context="" keep_context=0 protect=0
     local ca_bundle=${PIP_CERT:-${SSL_CERT_FILE:-}}
     root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
     while [ "$#" -gt 0 ]; do
@@ -31,6 +36,7 @@ main() {
             --context-dir) context=${2:?--context-dir needs a value}; keep_context=1; shift 2 ;;
             --ca-bundle) ca_bundle=${2:?--ca-bundle needs a value}; shift 2 ;;
             --push) push=1; shift ;;
+            --protect) protect=1; shift ;;
             -h|--help) usage; return 0 ;;
             *) usage >&2; err "unknown option: $1" ;;
         esac
@@ -57,7 +63,11 @@ main() {
     rm -f "$context"/dist/*.whl
     say "staging context in $context"
     (cd "$root" && uv build --quiet --wheel --out-dir "$context/dist" >/dev/null)
-    (cd "$root" && uv export --quiet --frozen --no-dev --no-emit-project --no-header \
+    # the proxy image leaves out what only the control plane uses (tests/deploy checks that no
+    # module outside flageemonitor.server imports these)
+    local prune=() package
+    for package in $SERVER_ONLY; do prune+=(--prune "$package"); done
+    (cd "$root" && uv export --quiet --frozen --no-dev --no-emit-project --no-header "${prune[@]}" \
         --format requirements-txt > "$context/requirements.lock")
     rm -rf "$context/image"
     cp -a "$root/deploy/image" "$context/image"
@@ -72,7 +82,7 @@ main() {
     fi
 
     local build=("$engine" build -f "$context/Dockerfile" -t "$tag"
-        --build-arg "VERSION=$version" --build-arg "REVISION=$revision")
+        --build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "PROTECT=$protect")
     [ -n "$base" ] && build+=(--build-arg "BASE_IMAGE=$base")
     [ -n "$network" ] && build+=(--network "$network")
     # podman writes OCI images by default, which drop HEALTHCHECK

@@ -81,15 +81,20 @@ def parse_ansible(text: str) -> tuple[int, int, str]:
     return ok, len(lines) - ok, ""
 
 
-def ansible_bin() -> Path:
-    venv = CACHE / f"ansible-{ANSIBLE_VERSION}"
-    exe = venv / "bin" / "ansible"
+def tool_bin(package: str, version: str, program: str, prefix: str) -> Path:
+    """`program` of `package==version`, installed once into its own virtualenv under CACHE."""
+    venv = CACHE / f"{prefix}-{version}"
+    exe = venv / "bin" / program
     if not exe.exists():
-        print(f"installing ansible-core {ANSIBLE_VERSION} into {venv} ...", file=sys.stderr)
+        print(f"installing {package} {version} into {venv} ...", file=sys.stderr)
         subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(venv)], check=True)
         subprocess.run(["uv", "pip", "install", "-q", "--python", str(venv / "bin" / "python"),
-                        f"ansible-core=={ANSIBLE_VERSION}"], check=True)
+                        f"{package}=={version}"], check=True)
     return exe
+
+
+def ansible_bin() -> Path:
+    return tool_bin("ansible-core", ANSIBLE_VERSION, "ansible", "ansible")
 
 
 def ansible_inventory(fleet: Fleet, path: Path) -> None:

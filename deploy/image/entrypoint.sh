@@ -7,7 +7,7 @@
 set -eu
 
 # Top-level commands of the `flageemonitor` CLI (a test keeps this list in step with it).
-CLI_COMMANDS="run plan actions version daemon update-config status health zabbix"
+CLI_COMMANDS="run plan actions version daemon update-config status health zabbix host"
 
 if [ "$#" -eq 0 ]; then
     if [ "${RUN_MODE:-daemon}" = manual ]; then

@@ -22,6 +22,7 @@ LEGACY = {
     "cupons_lv": "collect_coupon_lv",
     "sat_config": "collect_sat_config",
     "status_caixa": "collect_checkout_status",
+    "pdv_update_geral_conf": "update_endpoint_agent_include",
 }
 GENERIC = {
     "install_host_agent": "install_endpoint_agent",
@@ -36,6 +37,7 @@ GENERIC = {
     "test_host_privilege": "test_endpoint_privilege",
     "refresh_host_printer": "refresh_endpoint_printer",
     "register_hosts": "register_endpoints",
+    "update_host_agent_include": "update_endpoint_agent_include",
 }
 ZANTHUS = {
     "install_terminal_agent": "install_endpoint_agent",
@@ -50,9 +52,9 @@ ZANTHUS = {
 }
 
 
-def test_catalog_has_fourteen_canonical_actions_plus_diagnose_env() -> None:
+def test_catalog_has_the_originals_fifteen_actions_plus_diagnose_env() -> None:
     catalog = load_catalog()
-    assert len(catalog.actions) == 15
+    assert len(catalog.actions) == 16
     assert "diagnose_env" in catalog.actions
     assert set(LEGACY.values()) | {"diagnose_env"} == set(catalog.actions)
 

@@ -32,6 +32,18 @@ hosts:
     assert (first.user, first.password, first.port) == ("operador", "default-pw", 22)
     assert (first.rede, first.loja) == ("REDE1", 1)
     assert (second.user, second.port, second.key_file, second.provider) == ("root", 2222, "/k", "zanthus")
+    assert first.agent_port == 10050  # PARAM_ZABBIX_PORT's default
+
+
+def test_agent_port_comes_from_the_host_else_from_the_config(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+hosts:
+  - {name: REDE1-LOJA001-PDV201, ip: 127.0.0.2, agent_port: 20050}
+  - {name: REDE1-LOJA001-PDV202, ip: 127.0.0.3}
+""")
+    config = CONFIG.model_copy(update={"PARAM_ZABBIX_PORT": 10070})
+    first, second = open_inventory(config, path).select(HostFilter())
+    assert (first.agent_port, second.agent_port) == (20050, 10070)
 
 
 def test_selection_is_scoped_to_the_configured_network_by_default(tmp_path: Path) -> None:
@@ -51,7 +63,10 @@ hosts:
         ("hosts: [{ip: 1.2.3.4}]", "'name' is required"),
         ("hosts: [{name: A-LOJA001-PDV1}]", "'ip' is required"),
         ("hosts: [{name: A-LOJA001-PDV1, ip: 1.2.3.4, port: 0}]", "'port'"),
-        ("hosts: [{name: A-LOJA001-PDV1, ip: 1.2.3.4, pasword: x}]", "unknown keys"),
+        ("hosts: [{name: A-LOJA001-PDV1, ip: 1.2.3.4, agent_port: 70000}]", "'agent_port' must be 1..65535"),
+        ("hosts: [{name: A-LOJA001-PDV1, ip: 1.2.3.4, agent_port: '10050'}]", "'agent_port' must be 1..65535"),
+        ("hosts: [{name: A-LOJA001-PDV1, ip: 1.2.3.4, pasword: x}]",
+         "unknown keys pasword; accepted keys: agent_port, ip, key_file, name, password, port, provider, tags, user"),
         ("hosts: [{name: A, ip: 1.2.3.4}, {name: a, ip: 1.2.3.5}]", "listed twice"),
         ("nodes: []", "'hosts' list"),
         ("hosts: [unclosed", "not valid YAML"),

@@ -155,10 +155,12 @@ def test_daemon_survives_every_config_fault_and_keeps_its_schedule(
     for name, apply in faults.items():
         before = daemon.config()
         parse_config_text(before)
-        server.set_config(_cfg(tmp_path, persona_fleet, next(n)))  # a working refresh would install this
         fails0 = daemon.count(r"update-config: .*" + re.escape(reasons[name]))
         runs0 = daemon.count(RUNS)
         apply()
+        # a version a working refresh would install, stored once the fault is in place: stored
+        # before it, a refresh (every 2 s) could fetch it while a slow server stop is under way
+        server.set_config(_cfg(tmp_path, persona_fleet, next(n)))
         injected += 1
         daemon.wait(f"two failed refreshes under {name}",
                     daemon.grew(r"update-config: .*" + re.escape(reasons[name]), fails0, 2))

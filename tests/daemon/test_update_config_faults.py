@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import signal
 import subprocess
 import time
@@ -17,7 +18,7 @@ from flageemonitor.core.config_model import parse_config_text
 from tests.daemon.conftest import CLI, cli_env, fill, tmpfs, update_config, valid_config
 from tests.daemon.faultproxy import FaultProxy
 from tests.daemon.faults import FAULTS, restore
-from tests.fixtures.server import ControlPlane
+from tests.fixtures.server import ControlPlane, ControlPlaneFactory
 
 pytestmark = pytest.mark.slow
 
@@ -228,3 +229,24 @@ def test_update_config_gives_up_at_its_total_deadline_on_a_server_that_trickles(
     assert "kept the current config" in line
     assert elapsed < 4 + 10  # interpreter start and exit under load, not another read timeout
     assert (state / "config_bot.json").read_bytes() == before
+
+
+def test_update_config_names_the_url_and_relays_what_the_server_said(
+    server: ControlPlane, control_plane_factory: ControlPlaneFactory, state: Path
+) -> None:
+    # a token for TESTNET asking for another network: the server's own reason reaches the operator
+    env = cli_env(state, server.config_url, server.token, rede="OTHERNET")
+    r = update_config(env)
+    line = _one_line_without_token(r, server.token)
+    assert r.returncode == 4, line
+    assert f"{server.config_url} rejected the token: 403 Forbidden (network_denied: " in line
+    assert "token is not valid for network 'OTHERNET'" in line
+    # repeated failures: 429 with the server's Retry-After
+    strict = control_plane_factory(env={"FLAGEEMONITOR_AUTH_FAILURE_LIMIT": "1", "FLAGEEMONITOR_AUTH_TARPIT": "0"})
+    bad = cli_env(state, strict.config_url, "fmt_" + "W" * 43)
+    assert update_config(bad).returncode == 4
+    r = update_config(bad)
+    line = _one_line_without_token(r, "fmt_" + "W" * 43)
+    assert r.returncode == 5, line
+    assert "429 Too Many Requests (rate_limited: too many failed authentications" in line
+    assert re.search(r"retry after \d+ s; kept the current config|retry after \d+ s; no config yet", line), line

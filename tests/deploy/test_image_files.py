@@ -26,7 +26,7 @@ def test_entrypoint_knows_every_top_level_cli_command() -> None:
 def test_dockerfile_contract() -> None:
     text = (ROOT / "deploy/Dockerfile").read_text()
     assert "ARG BASE_IMAGE=python:3.12-slim-bookworm" in text
-    assert re.search(r'^HEALTHCHECK .*CMD \["flageemonitor", "health"\]$', text, re.M)
+    assert re.search(r'^HEALTHCHECK .*CMD \["python", "-m", "flageemonitor.proxy.daemon.health"\]$', text, re.M)
     assert 'ENTRYPOINT ["/usr/bin/tini", "--", "/flageemonitor/entrypoint.sh"]' in text
     assert 'VOLUME ["/flageemonitor/state"]' in text
     for label in ("version", "revision", "source"):

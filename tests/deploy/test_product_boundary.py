@@ -29,3 +29,19 @@ def test_the_sshd_persona_fleet_is_not_in_the_product() -> None:
     shipped = [p for p in PRODUCT.rglob("*.py") if "sshd" in p.read_text(encoding="utf-8").lower()
                and "ChrootDirectory" in p.read_text(encoding="utf-8")]
     assert shipped == []
+
+
+def _server_only_distributions() -> set[str]:
+    text = (PRODUCT.parents[1] / "deploy/build-image.sh").read_text(encoding="utf-8")
+    line = next(line for line in text.splitlines() if line.startswith("SERVER_ONLY="))
+    return set(line.split("=", 1)[1].strip('"').split())
+
+
+def test_the_proxy_image_may_leave_out_what_only_the_server_imports() -> None:
+    """build-image.sh prunes these from the proxy image: nothing outside `server/` may import them."""
+    pruned = {name.replace("-", "_") for name in _server_only_distributions()}
+    assert {"sqlalchemy", "fastapi", "uvicorn"} <= pruned
+    offenders = {str(p.relative_to(PRODUCT)): sorted(_imported_roots(p) & pruned)
+                 for p in PRODUCT.rglob("*.py")
+                 if "server" not in p.relative_to(PRODUCT).parts and _imported_roots(p) & pruned}
+    assert offenders == {}

@@ -96,7 +96,7 @@ def test_truncated_download_runs_nothing(tmp_path: Path) -> None:
     ("args", "message"),
     [
         ([], "the client token is required"),
-        (["T", "--watchtower-interval", "10"], "at least 30"),
+        (["T", "--watchtower-interval", "10"], "from 30 to 604800"),
         (["T", "--registry-password", "secret"], "is not accepted"),
         (["T", "--registry-user", "bot"], "needs --registry-password-stdin"),
         (["T", "--runtime-name", "bad name;rm"], "--runtime-name"),
@@ -139,3 +139,27 @@ def test_wrapper_installed_under_an_unknown_name_refuses(tmp_path: Path) -> None
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 1
     assert "unknown command name 'flageemonitor-something'" in proc.stderr
+
+
+def test_the_linux_wrapper_only_passes_arguments() -> None:
+    """Swap, health wait, rollback and Watchtower live in `flageemonitor host`, not in shell."""
+    text = (DEPLOY / "linux/flageemonitor-wrapper.sh").read_text()
+    assert len(text.splitlines()) <= 40
+    for decision in ("rename", "Healthcheck", "sleep", "--cleanup", "docker tag", "sha256sum"):
+        assert decision not in text, decision
+    assert 'host update-image' in text and 'host update-config "$@"' in text
+
+
+def test_installed_wrapper_names_its_env_file_on_the_second_line(tmp_path: Path) -> None:
+    """The installer writes the wrapper from pieces: the prefix is never substituted into its text."""
+    script = tmp_path / "install.sh"
+    script.write_text(bootstrap.render_linux(values()).body.removesuffix('main "$@"\n'))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    env_file = "/srv/fm-host.1/etc/flageemonitor/flageemonitor.env"
+    proc = subprocess.run(["bash", "-c", 'source "$1"; ENV_FILE=$2 BIN_DIR=$3 DRY_RUN=0; install_wrappers',
+                           "bash", str(script), env_file, str(bin_dir)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = (bin_dir / "flageemonitor-run").read_text().splitlines()
+    assert lines[:2] == ["#!/usr/bin/env bash", f"FLAGEEMONITOR_DEFAULT_ENV_FILE='{env_file}'"]
+    assert lines[2:] == (DEPLOY / "linux/flageemonitor-wrapper.sh").read_text().splitlines()[1:]

@@ -66,40 +66,40 @@ def test_windows_installer_writes_files_without_bom_and_takes_no_password_argume
     assert "Nothing was changed on this host." in text
 
 
-def test_windows_runtime_command_line_mounts_a_directory_and_scopes_watchtower() -> None:
+def test_windows_wrappers_pass_arguments_to_the_update_engine_only() -> None:
+    """The swap, health wait, rollback and Watchtower logic live in `flageemonitor host`; the
+    PowerShell side reads the env file as data and starts the engine's one-shot container."""
     common = (DEPLOY / "windows/flageemonitor-common.ps1").read_text(encoding="utf-8")
-    run = words(common, "Get-RuntimeRunArgs")
-    for option, value in (("--restart", "unless-stopped"), ("--env-file", None), ("-v", "${hostState}:$stateDir"),
-                          ("--label", "com.centurylinklabs.watchtower.enable=true"),
-                          ("--label", "com.centurylinklabs.watchtower.scope=$Runtime")):
-        assert option in run
-        if value is not None:
-            assert value in run
-    assert not any(w.endswith("config_bot.json") for w in run)  # no single-file mount
-
-    wt = words(common, "Get-WatchtowerRunArgs")
-    assert wt[wt.index("--restart") + 1] == "unless-stopped"
-    assert "//var/run/docker.sock:/var/run/docker.sock" in wt
-    assert "com.centurylinklabs.watchtower.scope=$Runtime" in wt
-    assert "com.centurylinklabs.watchtower.enable=false" in wt
-    tail = ["--cleanup", "--label-enable", "--scope", "--interval"]  # unquoted: $Runtime, $interval
-    assert wt[-len(tail):] == tail
-    assert "$a += @($image, '--cleanup', '--label-enable', '--scope', $Runtime, '--interval', $interval)" in common
-    assert "${regdir}:/flageemonitor-registry:ro" in wt and "DOCKER_CONFIG=/flageemonitor-registry" in wt
-
-
-def test_windows_wrappers_call_the_cli_inside_the_container() -> None:
     read = {n: (DEPLOY / "windows" / f"{n}.ps1").read_text(encoding="utf-8") for n in WRAPPERS}
-    assert "Invoke-Docker exec @tty $runtime flageemonitor run @args" in read["flageemonitor-run"]
-    assert "Invoke-Docker exec $runtime flageemonitor update-config @args" in read["flageemonitor-update-config"]
-    assert "Invoke-Docker kill --signal HUP $runtime" in read["flageemonitor-update-config"]
-    assert "Update-Runtime $runtime $image" in read["flageemonitor-update-image"]
-    assert "Update-Watchtower $runtime" in read["flageemonitor-update-image"]
+    for name, text in {**read, "flageemonitor-common": common}.items():
+        assert len(text.splitlines()) <= 40, name
+        for decision in ("rename", "Healthcheck", "Start-Sleep", "--cleanup", "tag "):
+            assert decision not in text, (name, decision)
+    body = common[common.index("function Invoke-Host"):]
+    assert "run --rm --user 0:0 --network none" in body
+    assert "FLAGEEMONITOR_HOST_ENV_FILE=$($script:EnvFile)" in words(common, "Invoke-Host")
+    assert "host @args" in common
+    assert "//var/run/docker.sock:/var/run/docker.sock" in common
+    assert "$($script:EnvFile):/run/flageemonitor/host.env:ro" in common
+    assert "ReadAllLines($script:EnvFile)" in common and "Invoke-Expression" not in common  # data, not code
+    assert "exit (Invoke-Host update-image)" in read["flageemonitor-update-image"]
+    assert "exit (Invoke-Host update-config @args)" in read["flageemonitor-update-config"]
+    assert "exec @tty $script:Runtime flageemonitor run @args" in read["flageemonitor-run"]
     for text in read.values():
         assert ". (Join-Path $PSScriptRoot 'flageemonitor-common.ps1')" in text
         assert "param(" not in text  # no parameter named $Args shadowing the automatic variable
-    common = (DEPLOY / "windows/flageemonitor-common.ps1").read_text(encoding="utf-8")
-    assert "ReadAllLines($script:EnvFile)" in common and "Invoke-Expression" not in common  # data, not code
-    swap = common[common.index("function Update-Runtime"):]
-    # the new container is started and checked before the old one is removed
-    assert swap.index("Wait-Healthy $next") < swap.index("rm -f $Runtime") < swap.index("rename $next $Runtime")
+
+
+def test_every_installer_parameter_is_validated_by_powershell_binding() -> None:
+    """Binding refuses a missing, empty, malformed or out-of-range value before the script runs
+    (checked as text: PowerShell is not available on this machine)."""
+    text = deploy.read("windows/install.ps1.in")
+    params = text[text.index("param(") + len("param("): text.index("\n)\n")]
+    declared = re.findall(r"^\s*(.*)\$(\w+)", params, re.M)
+    assert {name for _, name in declared} >= {"ClientToken", "TokenFile", "ApiBase", "Prefix", "WatchtowerInterval"}
+    for attributes, name in declared:
+        if "[switch]" in attributes:
+            continue
+        assert re.search(r"\[Validate(Pattern|Range|NotNullOrEmpty)\(", attributes), name
+    assert "[ValidateRange(30, 604800)][int]$WatchtowerInterval" in params
+    assert "$env:FLAGEEMONITOR_TOKEN" in text and "-TokenFile" in text

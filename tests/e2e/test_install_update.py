@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import stat
 import time
@@ -20,6 +21,10 @@ from tests.e2e.conftest import RUNTIME, Scene
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 WATCHTOWER = f"{RUNTIME}-watchtower"
+HOLD = f"{RUNTIME}-hold"
+RUNTIME_UID = 10001
+MAX_GROWTH_MB = 80
+HEALTHCHECK_INTERVAL_S = 30  # the image's HEALTHCHECK --interval
 WRAPPERS = ("flageemonitor-update-config", "flageemonitor-update-image", "flageemonitor-run",
             "flageemonitor-logs", "flageemonitor-watchtower-logs")
 
@@ -39,7 +44,10 @@ def test_installer_from_server_starts_runtime_and_scoped_watchtower(
     v1 = scene.build("1.0.0")
     base_size = int(scene.oci.podman("image", "inspect", "--format", "{{.Size}}", scene.oci.base_image).stdout)
     size = int(scene.oci.podman("image", "inspect", "--format", "{{.Size}}", scene.image).stdout)
+    layers = scene.oci.podman("history", "--format", "{{.Size}}\t{{.CreatedBy}}", scene.image).stdout
     print(f"image size {size / 1e6:.0f} MB vs base {base_size / 1e6:.0f} MB (+{(size - base_size) / 1e6:.0f} MB)")
+    print("\n".join(line[:110] for line in layers.splitlines() if not line.startswith("0 B")))
+    assert size - base_size <= MAX_GROWTH_MB * 1_000_000, layers
 
     proc = scene.install()
     assert proc.returncode == 0, proc.stderr[-5000:]
@@ -73,6 +81,18 @@ def test_installer_from_server_starts_runtime_and_scoped_watchtower(
     assert (scene.state / "config_bot.json").is_file()  # the initial update-config ran
     date = scene.oci.docker("exec", RUNTIME, "date", "+%z").stdout.strip()
     assert date == "-0300"  # TZ without literal quotes reaches the container
+    # the proxy runs unprivileged; the state it writes on the host belongs to that user
+    assert rt["Config"]["User"] == f"{RUNTIME_UID}:{RUNTIME_UID}"
+    assert scene.oci.docker("exec", RUNTIME, "id", "-u").stdout.strip() == str(RUNTIME_UID)
+    assert (scene.state / "config_bot.json").stat().st_uid == RUNTIME_UID
+    # the installed product carries no test fleet or development tools
+    listing = "import importlib.metadata as m; print('\\n'.join(map(str, m.files('flageemonitor'))))"
+    files = scene.oci.docker("exec", RUNTIME, "python", "-c", listing).stdout
+    assert "flageemonitor/proxy/cli/app.py" in files
+    assert not [f for f in files.splitlines() if f.startswith(("tests/", "devtools/")) or "fleet" in f]
+    found = scene.oci.docker("exec", "--user", "0", RUNTIME, "sh", "-c",
+                             "find / -xdev \\( -name devtools -o -name fleet.py -o -name conftest.py \\) -print").stdout
+    assert found == ""
 
     # Watchtower (stand-in under the configured name): arguments, labels, mounts, restart policy
     wt = scene.inspect(WATCHTOWER)
@@ -130,12 +150,21 @@ def test_update_config_reaches_the_running_daemon(scene: Scene) -> None:
 
 def test_update_image_swaps_to_v2_keeping_state(scene: Scene) -> None:
     marker = scene.state / "kept-across-updates"
-    marker.write_text("v1 was here\n")
+    marker.write_text("v1 was here\n")  # written by root, as a root install left its state
+    os.chown(scene.state, 0, 0)
     old_id = scene.inspect(RUNTIME)["Id"]
     scene.build("2.0.0")
     proc = scene.wrapper("flageemonitor-update-image", FLAGEEMONITOR_HEALTH_TIMEOUT="120")
     assert proc.returncode == 0, proc.stderr
     assert "starting it as" in proc.stderr
+    # an upgrade from a root install gives the state to the runtime's user, once
+    assert "entries given to 10001:10001" in proc.stderr
+    assert marker.stat().st_uid == RUNTIME_UID and scene.state.stat().st_uid == RUNTIME_UID
+    # both daemons ran together only while the new one proved healthy, then the old one stopped
+    overlap = re.search(r"both daemons ran together for ([0-9.]+)s \(healthy after ([0-9.]+)s", proc.stderr)
+    assert overlap, proc.stderr
+    print(f"swap overlap {overlap.group(1)} s (healthy after {overlap.group(2)} s)")
+    assert float(overlap.group(1)) < HEALTHCHECK_INTERVAL_S
     rt = scene.inspect(RUNTIME)
     assert rt["Id"] != old_id and rt["State"]["Running"]
     assert scene.running_version() == "2.0.0"
@@ -147,23 +176,28 @@ def test_update_image_swaps_to_v2_keeping_state(scene: Scene) -> None:
 def test_update_image_rolls_back_a_release_that_never_becomes_healthy(scene: Scene) -> None:
     good_id = scene.inspect(RUNTIME)["Id"]
     scene.build("3.0.0-broken", broken=True)
-    proc = scene.wrapper("flageemonitor-update-image", FLAGEEMONITOR_HEALTH_TIMEOUT="20")
+    proc = scene.wrapper("flageemonitor-update-image", FLAGEEMONITOR_HEALTH_TIMEOUT="20",
+                         FLAGEEMONITOR_HOLD_INTERVAL="3")
     assert proc.returncode == 2, proc.stderr
     assert "ROLLED BACK" in proc.stderr
     rt = scene.inspect(RUNTIME)
     assert rt["Id"] == good_id and rt["State"]["Running"]  # the old container never stopped
     assert scene.running_version() == "2.0.0"
-    assert sorted(scene.oci.container_names()) == sorted([RUNTIME, WATCHTOWER])
-    # Watchtower is held so it does not deploy the broken tag without a health gate
+    assert sorted(scene.oci.container_names()) == sorted([RUNTIME, HOLD, WATCHTOWER])
+    # Watchtower is stopped so it does not deploy the broken tag without a health gate
     assert not scene.inspect(WATCHTOWER)["State"]["Running"]
     assert "Watchtower" in proc.stderr and "stopped" in proc.stderr
+    assert scene.inspect(HOLD)["State"]["Running"]
 
-    # a fixed release: the next update goes through and Watchtower runs again
+    # a fixed release: with nobody running the wrapper, the hold container takes it through the
+    # health gate, then Watchtower runs again and the hold container is gone
     scene.build("4.0.0")
-    proc = scene.wrapper("flageemonitor-update-image", FLAGEEMONITOR_HEALTH_TIMEOUT="120")
-    assert proc.returncode == 0, proc.stderr
-    assert scene.running_version() == "4.0.0"
-    assert scene.inspect(WATCHTOWER)["State"]["Running"]
+    wait_for(lambda: scene.running_version() == "4.0.0", 240, "the hold container to deploy 4.0.0")
+    wait_for(lambda: scene.inspect(WATCHTOWER)["State"]["Running"], 60, "Watchtower to run again")
+    wait_for(lambda: HOLD not in scene.oci.container_names(), 60, "the hold container to remove itself")
+    assert sorted(scene.oci.container_names()) == sorted([RUNTIME, WATCHTOWER])
+    proc = scene.wrapper("flageemonitor-update-image")
+    assert proc.returncode == 0 and "runtime unchanged" in proc.stderr, proc.stderr
 
 
 def test_update_image_restores_a_removed_watchtower_without_touching_the_runtime(scene: Scene) -> None:
@@ -214,6 +248,16 @@ def test_wrong_token_stops_the_installer_before_any_change(scene: Scene, tmp_pat
     assert scene.server.token not in proc.stderr
     assert not fresh.exists()
     assert scene.oci.container_names() == containers
+
+    # the token from the environment or a file (forms that keep it out of `ps`) reaches the server
+    token_file = tmp_path / "token"
+    token_file.write_text(scene.server.token + "\n")
+    for source, env_token in ((f"--token-file {q(str(token_file))}", ""), ("", scene.server.token)):
+        proc = scene.sh(f"bash {q(str(installer))} {source} --image {q(scene.image)} --runtime-name other "
+                        f"--prefix {q(str(fresh))} --dry-run", FLAGEEMONITOR_TOKEN=env_token)
+        assert proc.returncode == 0 and "token accepted" in proc.stderr, proc.stderr
+        assert scene.server.token not in proc.stderr
+    assert not fresh.exists()
 
 
 def test_rerun_converges_and_uninstall_purge_leaves_nothing(scene: Scene, host_paths_before: dict[str, bool]) -> None:

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from devtools.fleet import Fleet, reap_orphans
+from devtools.fleet import PERSONAS, Fleet, reap_orphans, start_persona_fleet
+
+from tests.fixtures.sshd import run_on
 
 pytestmark = pytest.mark.slow
 
@@ -42,3 +44,18 @@ def test_a_fleet_whose_owner_runs_is_left_alone(persona_fleet: Fleet) -> None:
     base = persona_fleet.base
     assert base not in reap_orphans()
     assert (base / "owner").read_text().split()[0] == str(os.getpid())
+
+
+def test_stop_ends_daemons_started_inside_a_persona(tmp_path: Path) -> None:
+    """An agent started over SSH detaches from the session and outlives sshd: stop finds it by the
+    persona tree its root directory points into."""
+    fleet = start_persona_fleet((PERSONAS[0],))
+    try:
+        (started,) = run_on(fleet, PERSONAS[0].host, ["setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $!"],
+                            tmp_path / "known_hosts")
+        pid = int(started.stdout)
+        assert _not_zombie(pid) and os.readlink(f"/proc/{pid}/root").startswith(str(fleet.base))
+        assert pid not in fleet.pids
+    finally:
+        fleet.remove()
+    assert not _not_zombie(pid)

@@ -16,6 +16,7 @@ from flageemonitor.core.catalog import load_catalog
 from flageemonitor.core.config_model import BotConfig, validate_config
 from flageemonitor.core.errors import (
     ActionFailed,
+    ActionRefused,
     AuthRejected,
     CommandTimeout,
     HostKeyMismatch,
@@ -28,13 +29,14 @@ from flageemonitor.core.facts import EndpointFacts
 from flageemonitor.core.hosts import Host, HostFilter
 from flageemonitor.core.results import Status
 from flageemonitor.proxy import ssh as _ssh  # noqa: F401 - imported up front so timings exclude it
-from flageemonitor.proxy.actions.base import RemoteSession
+from flageemonitor.proxy.actions.base import ActionContext, ActionOutcome, RemoteAction, RemoteSession
 from flageemonitor.proxy.facts_cache import FactsCache
 from flageemonitor.proxy.pipeline import (
     ActionNotImplemented,
     RunRequest,
     execute,
     guard,
+    outcome_status,
     override_for,
     resolve_action,
     rollout_for,
@@ -92,9 +94,13 @@ def test_resolve_rejects_unknown_provider() -> None:
         resolve_action(RunRequest("test_endpoint_connection", provider="acme"), config())
 
 
-def test_catalogued_action_without_implementation_is_refused() -> None:
+def test_catalogued_action_without_implementation_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A catalog newer than the code: the name resolves, no implementation is registered."""
+    import flageemonitor.proxy.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "get_action", lambda canonical: None)
     with pytest.raises(ActionNotImplemented, match="not implemented"):
-        resolve_action(RunRequest("pdv_uninstall"), config())
+        resolve_action(RunRequest("cupons"), config())
 
 
 def test_unknown_action_fails_before_the_inventory_is_read(tmp_path: Path) -> None:
@@ -298,13 +304,16 @@ def test_override_is_keyed_on_the_canonical_name_and_resolved_like_a_request() -
     assert override_for("zanthus", "test_endpoint_privilege", cfg) is None
 
 
-def test_override_to_an_unknown_or_unimplemented_action_is_refused() -> None:
+def test_override_to_an_unknown_or_unimplemented_action_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import flageemonitor.proxy.pipeline as pipeline_module
+
     with pytest.raises(UnknownAction):
         override_for("arius", "test_endpoint_connection",
                      config(PARAM_PROVIDER_ACTION_OVERRIDES={"arius": {"test_endpoint_connection": "nope"}}))
+    monkeypatch.setattr(pipeline_module, "get_action", lambda canonical: None)  # a catalog newer than the code
     with pytest.raises(ActionNotImplemented):
         override_for("arius", "test_endpoint_connection",
-                     config(PARAM_PROVIDER_ACTION_OVERRIDES={"arius": {"test_endpoint_connection": "pdv_uninstall"}}))
+                     config(PARAM_PROVIDER_ACTION_OVERRIDES={"arius": {"test_endpoint_connection": "cupons"}}))
 
 
 def test_bad_override_of_the_run_provider_fails_before_any_host(tmp_path: Path) -> None:
@@ -336,3 +345,89 @@ def test_host_with_an_unknown_provider_is_skipped_and_says_why(tmp_path: Path) -
                                  state_dir=tmp_path, opener=Unopenable()))
     (host,) = report.hosts
     assert host.status is Status.SKIPPED_ROLLOUT and "'acme' has no contract file" in host.detail
+
+
+# ---- outcomes, prepare, previews
+@pytest.mark.parametrize(("outcome", "status"), [
+    (ActionOutcome(True), Status.OK),
+    (ActionOutcome(True, changed=True), Status.CHANGED),
+    (ActionOutcome(True, skipped=True), Status.SKIPPED),
+    (ActionOutcome(True, changed=True, planned=True), Status.PLANNED),
+    (ActionOutcome(False, changed=True), Status.FAILED),
+])
+def test_outcome_becomes_ok_changed_skipped_planned_or_failed(outcome: ActionOutcome, status: Status) -> None:
+    assert outcome_status(outcome) is status
+    assert status.is_failure is (status is Status.FAILED)
+
+
+class Previewing(RemoteAction):
+    """A change-model action for the pipeline's sake: records what it was asked, changes nothing."""
+
+    name = "test_endpoint_connection"
+    previews = True
+    prepared_for: list[str] = []  # noqa: RUF012 - shared evidence across instances
+    refuse = False
+
+    async def prepare(self, ctx: ActionContext, hosts: list[Host]) -> None:
+        if self.refuse:
+            raise ActionRefused("refused before any host")
+        Previewing.prepared_for = [h.name for h in hosts]
+        ctx.prepared["bundle"] = {"summary": "bundle X (verified)"}
+
+    async def run(self, session: RemoteSession, host: Host, ctx: ActionContext) -> ActionOutcome:
+        change = {"kind": "put_file", "summary": "upload /x"}
+        return ActionOutcome(True, "would change", changed=True, changes=[change], planned=ctx.dry_run)
+
+
+class Session:
+    user = "root"
+    is_root = True
+
+    async def close(self) -> None:
+        return None
+
+
+class Opener:
+    def __init__(self) -> None:
+        self.opened: list[str] = []
+
+    async def open(self, host: Host) -> Session:
+        self.opened.append(host.name)
+        return Session()
+
+
+def test_previewing_action_is_prepared_once_and_plans_its_changes_in_a_dry_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import flageemonitor.proxy.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "get_action", lambda name: Previewing)
+    inv = write_inventory(tmp_path / "inv.yaml", [{"name": "R1-LOJA001-PDV201", "ip": "127.0.0.2"},
+                                                  {"name": "R1-LOJA001-PDV202", "ip": "127.0.0.3"}])
+    opener = Opener()
+    report = asyncio.run(execute(RunRequest("test_endpoint_connection", dry_run=True, compat_mode="off",
+                                            inventory_file=inv), config(), state_dir=tmp_path, opener=opener))
+    assert Previewing.prepared_for == ["R1-LOJA001-PDV201", "R1-LOJA001-PDV202"]
+    assert [h.status for h in report.hosts] == [Status.PLANNED, Status.PLANNED]
+    assert all(h.changed and h.changes == [{"kind": "put_file", "summary": "upload /x"}] for h in report.hosts)
+    summary = report.summary()
+    assert summary["changed"] == 2 and summary["planned"] == 2 and summary["failures"] == 0
+    data = report.to_dict()
+    assert data["prepared"] == {"bundle": {"summary": "bundle X (verified)"}}
+    assert data["hosts"][0]["changed"] is True and data["hosts"][0]["changes"][0]["summary"] == "upload /x"
+
+    real = asyncio.run(execute(RunRequest("test_endpoint_connection", compat_mode="off", inventory_file=inv),
+                               config(), state_dir=tmp_path, opener=opener))
+    assert [h.status for h in real.hosts] == [Status.CHANGED, Status.CHANGED] and not real.failed
+
+
+def test_refusal_in_prepare_ends_the_run_before_any_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import flageemonitor.proxy.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "get_action", lambda name: Previewing)
+    monkeypatch.setattr(Previewing, "refuse", True)
+    inv = write_inventory(tmp_path / "inv.yaml", [{"name": "R1-LOJA001-PDV201", "ip": "127.0.0.2"}])
+    opener = Unopenable()
+    with pytest.raises(ActionRefused):
+        asyncio.run(execute(RunRequest("test_endpoint_connection", inventory_file=inv), config(),
+                            state_dir=tmp_path, opener=opener))
+    assert opener.opened == []

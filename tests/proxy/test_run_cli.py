@@ -45,10 +45,15 @@ def test_unknown_action_exits_2_with_suggestions(env: Path) -> None:
     assert code == 2 and "pdv_test_connection" in err
 
 
-def test_unimplemented_and_unknown_provider_exit_2(env: Path) -> None:
+def test_unimplemented_and_unknown_provider_exit_2(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import flageemonitor.proxy.pipeline as pipeline_module
+
     inv = str(inventory(env / "inv.yaml"))
     cfg = str(env / "config.json")
-    assert invoke("run", "pdv_uninstall", "--config", cfg, "--inventory", inv)[0] == 2
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline_module, "get_action", lambda canonical: None)  # a catalog newer than the code
+        code, _, err = invoke("run", "cupons", "--config", cfg, "--inventory", inv)
+    assert code == 2 and "not implemented" in err
     assert invoke("run", "test_endpoint_connection", "--provider", "acme", "--config", cfg, "--inventory", inv)[0] == 2
     assert invoke("run", "test_endpoint_connection", "--compat-mode", "loud", "--config", cfg)[0] == 2
 
@@ -117,3 +122,18 @@ def test_diagnose_env_reports_proxy_checks_even_without_a_config(env: Path) -> N
     checks = {c["name"]: c for c in json.loads(out)["local"]["checks"]}
     assert checks["config"]["ok"] is False and "absent.json" in checks["config"]["detail"]
     assert checks["state_dir"]["ok"] is True
+
+
+def test_agent_run_preparation_failure_exits_4_in_one_line_and_refusals_exit_2_or_3(env: Path) -> None:
+    inv = str(inventory(env / "inv.yaml"))
+    cfg = env / "config.json"
+    cfg.write_text(json.dumps({"PARAM_REDE": "R1", "PARAM_LOCAL_REPO_DIR": str(env / "no-repo")}))
+    code, out, err = invoke("run", "pdv_install", "--config", str(cfg), "--inventory", inv)
+    assert code == 4 and out == ""
+    assert err.strip().splitlines()[-1] == (
+        f"flageemonitor: PARAM_LOCAL_REPO_DIR {env / 'no-repo'}: not a directory; no host was contacted")
+    code, _, err = invoke("run", "pdv_uninstall", "--config", str(cfg), "--inventory", inv)
+    assert code == 2 and "--all" in err
+    cfg.write_text(json.dumps({"PARAM_REDE": "R1", "PARAM_PROXY_IP": "$(reboot)"}))
+    code, _, err = invoke("plan", "pdv_update_config", "--config", str(cfg), "--inventory", inv)
+    assert code == 3 and "PARAM_PROXY_IP" in err and "no host was contacted" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,32 @@ def test_upload_with_sudo_lands_root_owned_and_leaves_no_staging_file(sudo_fleet
             await session.close()
 
     assert asyncio.run(go()) == "0"
-    assert target.read_bytes() == b"Server=10.0.0.1\n"
-    info = target.stat()
+    assert not target.exists()  # root wrote into the endpoint's private copy-on-write /, not the machine's
+    landed = sudo_fleet.chroot("sudo") / str(target).lstrip("/")
+    assert landed.read_bytes() == b"Server=10.0.0.1\n"
+    info = landed.stat()
     assert (info.st_uid, info.st_mode & 0o777) == (0, 0o640)
+
+
+def test_what_root_installs_through_sudo_stays_in_the_endpoints_private_root(sudo_fleet: Fleet,
+                                                                               tmp_path: Path) -> None:
+    connector = connector_in(tmp_path)
+    script = ("mkdir -p /ariusmonitor/logs && useradd -r -M -s /bin/false fmprobe && grep -c fmprobe: /etc/passwd"
+              " && { setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $!; }")
+
+    async def go() -> str:
+        session = await connector.open(host(sudo_fleet, "FLEET-LOJA003-PDV202"))
+        try:
+            started = await session.run(script, sudo=True, check=True)
+            await session.run("userdel fmprobe && rm -r /ariusmonitor", sudo=True, check=True)
+            return started.stdout
+        finally:
+            await session.close()
+
+    root = sudo_fleet.chroot("sudo")
+    added, pid_text = asyncio.run(go()).split()
+    pid = int(pid_text)
+    assert added == "1"
+    assert not Path("/ariusmonitor").exists() and "fmprobe" not in Path("/etc/passwd").read_text()
+    assert "fmprobe:" not in (root / "etc/passwd").read_text()  # userdel edited the private copy
+    assert os.readlink(f"/proc/{pid}/root").startswith(str(sudo_fleet.base))  # stop() finds it there

@@ -25,7 +25,7 @@ def _values(**overrides: str) -> dict[str, str]:
 
 def _prelude(script: str) -> str:
     """The rendered script with `main` stubbed out: only the assignments run."""
-    last_line = 'main "$@" || exit 1'
+    last_line = 'main "$@"'
     assert script.rstrip().endswith(last_line), "installer must end with its main call; refusing to run it"
     return script.rstrip()[: -len(last_line)] + "main() { :; }\n"
 

@@ -45,10 +45,12 @@ def test_tokens_and_rate_limit_are_consistent_across_server_processes(
     bad = "fmt_" + "x" * 43
     statuses = [_fresh_get(servers[i % 2].config_url, headers=a.headers(bad)).status_code for i in range(6)]
     assert statuses == [401] * 6  # six failures, split between both servers, fill one shared budget
-    for i in range(4):
-        limited = _fresh_get(servers[i % 2].config_url, headers=a.headers(a.token))
+    for i in range(4):  # the shared budget is spent: every process refuses further bad tokens
+        limited = _fresh_get(servers[i % 2].config_url, headers=a.headers(bad))
         assert limited.status_code == 429
         assert int(limited.headers["retry-after"]) >= 1
+        # while a valid token from the same address is still served by both
+        assert _fresh_get(servers[i % 2].config_url, headers=a.headers(a.token)).status_code == 200
 
     metrics = _fresh_get(a.url + "/metrics").text  # multiprocess mode: one view over both workers
     assert 'flageemonitor_http_requests_total{method="GET",route="/api/ingest/bot/config",status="200"}' in metrics

@@ -1,16 +1,9 @@
 """Seed data for the Zabbix suite: one network (MLAR) with endpoints of every kind, and a
-second network (OUTRA) whose hosts the default scope must never select; and a real store
-database (MariaDB) for register_endpoints' database source."""
+second network (OUTRA) whose hosts the default scope must never select."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +16,8 @@ PROBLEM_TRIGGER = "FM test problem on {HOST.NAME}"
 PROBLEM_KEY = "fm.test.problem"
 
 
-def agent(ip: str, main: int = 1) -> dict[str, Any]:
-    return {"type": 1, "main": main, "useip": 1, "ip": ip, "dns": "", "port": "10050"}
+def agent(ip: str, main: int = 1, port: str = "10050") -> dict[str, Any]:
+    return {"type": 1, "main": main, "useip": 1, "ip": ip, "dns": "", "port": port}
 
 
 @dataclass
@@ -73,9 +66,9 @@ def seeded(zabbix_server: ZabbixServer) -> Seed:
     _create_host(api, seed, "MLAR-LOJA001-PDV201", gid, [snmp, agent("127.0.0.21")],
                  tags={"tipo": "PDV", "env": "prod"}, notes="root,se,cret,2222")
     _create_host(api, seed, "MLAR-LOJA001-PDV202", gid, [agent("127.0.0.22")], tags={"env": "dev"}, notes="")
-    _create_host(api, seed, "MLAR-LOJA002-SELF301", gid, [agent("127.0.0.23")], tags={"PDV_TIPO": "SELF"},
+    _create_host(api, seed, "MLAR-LOJA002-SELF301", gid, [agent("127.0.0.23", port="10070")], tags={"PDV_TIPO": "SELF"},
                  notes="operador,p@ss")
-    _create_host(api, seed, "MLAR-LOJA002-CONCENTRADOR", gid, [agent("127.0.0.24")])
+    _create_host(api, seed, "MLAR-LOJA002-CONCENTRADOR", gid, [agent("127.0.0.24", port="{$FM.AGENT.PORT}")])
     _create_host(api, seed, "MLAR-LOJA005-CAIXA01", gid, [agent("127.0.0.25")], tags={"PDV_TIPO": "PDV_PADRAO"})
     _create_host(api, seed, "MLAR-LOJA003-PDV201", gid, [agent("127.0.0.26")], status=1)  # not monitored
     _create_host(api, seed, "MLAR-LOJA003-PDV202", gid, [agent("127.0.0.27")],
@@ -106,89 +99,3 @@ def seeded(zabbix_server: ZabbixServer) -> Seed:
     wait_for("the seeded trigger to enter PROBLEM", lambda: api.trigger.get(
         triggerids=[seed.problem_triggerid], filter={"value": 1}, output=["triggerid"]))
     return seed
-
-
-# --------------------------------------------------------------------------- store database
-@dataclass
-class StoreDb:
-    """A throwaway MariaDB holding a concentrator's `controle.pf_pdv` table."""
-
-    port: int
-    user: str
-    password: str
-    socket: Path
-
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
-        import pymysql
-
-        with pymysql.connect(unix_socket=str(self.socket), user="root", password="", database="controle") as c:
-            with c.cursor() as cur:
-                cur.execute(sql, params)
-            c.commit()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def store_db() -> Iterator[StoreDb]:
-    """MariaDB from Debian's mariadb-server (scripts/setup.sh installs it), on a free port."""
-    import pymysql
-
-    for tool in ("mariadb-install-db", "mariadbd"):
-        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
-            pytest.fail(f"{tool} not found: install mariadb-server (scripts/setup.sh)", pytrace=False)
-    base = Path(tempfile.mkdtemp(prefix="fm-mariadb-"))
-    base.chmod(0o755)
-    data, sock, log = base / "data", base / "mysqld.sock", base / "error.log"
-    data.mkdir()
-    shutil.chown(data, "mysql", "mysql")
-    shutil.chown(base, "mysql", "mysql")
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        init = subprocess.run(
-            ["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=mysql",
-             "--auth-root-authentication-method=normal", "--skip-test-db"],
-            capture_output=True, text=True, timeout=120, check=False,
-        )
-        if init.returncode != 0:
-            pytest.fail(f"mariadb-install-db failed:\n{init.stdout[-2000:]}{init.stderr[-2000:]}", pytrace=False)
-        port = _free_port()
-        proc = subprocess.Popen(
-            ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={data}", "--user=mysql", f"--port={port}",
-             "--bind-address=127.0.0.1", f"--socket={sock}", f"--pid-file={base / 'mysqld.pid'}",
-             f"--log-error={log}", "--skip-name-resolve", "--innodb-buffer-pool-size=32M"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-
-        def ready() -> bool:
-            if proc is not None and proc.poll() is not None:
-                pytest.fail(f"mariadbd exited: {log.read_text()[-2000:] if log.exists() else ''}", pytrace=False)
-            try:
-                pymysql.connect(unix_socket=str(sock), user="root", password="").close()
-                return True
-            except pymysql.MySQLError:
-                return False
-
-        wait_for("MariaDB to accept connections", ready, deadline_s=60, every_s=0.2)
-        db = StoreDb(port=port, user="fm_reader", password='Pw,with"quote', socket=sock)
-        with pymysql.connect(unix_socket=str(sock), user="root", password="") as c, c.cursor() as cur:
-            cur.execute("CREATE DATABASE controle")
-            cur.execute("CREATE TABLE controle.pf_pdv (sat_fabricante VARCHAR(40), nroloja INT, codigo INT, "
-                        "ip VARCHAR(40))")
-            cur.execute("CREATE USER %s@'127.0.0.1' IDENTIFIED BY %s", (db.user, db.password))
-            cur.execute(f"GRANT SELECT ON controle.* TO {db.user}@'127.0.0.1'")
-            c.commit()
-        yield db
-    finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        shutil.rmtree(base, ignore_errors=True)

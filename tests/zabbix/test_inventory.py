@@ -71,6 +71,14 @@ def test_address_is_the_main_agent_interface_and_credentials_come_from_notes(see
     assert (self301.user, self301.password, self301.port) == ("operador", "p@ss", 22)
 
 
+def test_agent_port_is_the_main_agent_interface_port(seeded: Seed) -> None:
+    inv = ZabbixInventory(seeded.server.config(REDE, PARAM_ZABBIX_PORT=10055))
+    hosts = {h.name: h for h in inv.select(HostFilter())}
+    assert hosts["MLAR-LOJA001-PDV201"].agent_port == 10050
+    assert hosts["MLAR-LOJA002-SELF301"].agent_port == 10070
+    assert hosts["MLAR-LOJA002-CONCENTRADOR"].agent_port == 10055  # a user macro: the config's default
+
+
 def test_endpoint_type_comes_from_a_type_tag_before_the_name(seeded: Seed) -> None:
     hosts = {h.name: h for h in ZabbixInventory(seeded.server.config(REDE)).select(HostFilter())}
     assert hosts["MLAR-LOJA002-SELF301"].endpoint_type == "SELF"

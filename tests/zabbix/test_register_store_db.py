@@ -11,8 +11,8 @@ from flageemonitor.core.config_model import BotConfig, validate_config
 from flageemonitor.core.errors import InventoryError
 from flageemonitor.proxy.actions.register_endpoints import Endpoint, read_store_database
 from flageemonitor.proxy.pipeline import RunRequest, execute
+from tests.fixtures.mariadb import StoreDb
 from tests.fixtures.zabbix import ZabbixServer
-from tests.zabbix.conftest import StoreDb
 
 pytestmark = [pytest.mark.zabbix, pytest.mark.slow]
 

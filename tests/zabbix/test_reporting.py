@@ -83,7 +83,8 @@ def _report(dry_run: bool = False) -> RunReport:
         requested="pdv_test_connection", canonical="test_endpoint_connection", provider="arius",
         action_version="1.0.0", dry_run=dry_run, started_at="2026-11-27T00:00:00Z", duration_s=1.5,
         hosts=[
-            HostResult(HOSTS[0], "127.0.1.1", Status.OK, duration_s=0.25, detail='said "hi", then {bye}'),
+            HostResult(HOSTS[0], "127.0.1.1", Status.CHANGED, duration_s=0.25, detail='said "hi", then {bye}',
+                       changed=True, changes=[{"kind": "restart", "summary": "restart agent"}]),
             HostResult(HOSTS[1], "127.0.1.2", Status.UNREACHABLE, duration_s=3.0, detail="connection refused"),
         ],
     )
@@ -102,7 +103,8 @@ def test_published_results_land_in_item_history(
 
     action = "test_endpoint_connection"
     status = wait_for("the status value", lambda: zabbix_server.last_value(HOSTS[0], keys.status_key(action)))
-    assert json.loads(status) == {"status": "ok", "detail": 'said "hi", then {bye}',
+    assert json.loads(status) == {"status": "changed", "changed": True, "changes": 1,
+                                  "detail": 'said "hi", then {bye}',
                                   "started_at": "2026-11-27T00:00:00Z", "version": "1.0.0"}
     assert zabbix_server.last_value(HOSTS[0], keys.failed_key(action)) == "0"
     assert zabbix_server.last_value(HOSTS[1], keys.failed_key(action)) == "1"

@@ -187,10 +187,21 @@ class BotConfig(BaseModel):
     ssh: SshSettings = Field(default_factory=SshSettings)  # type: ignore[arg-type]
 
     # --- assets and agent
-    PARAM_REPO_URL: str | None = None
+    PARAM_REPO_URL: str | None = Field(
+        None, description="agent bundle repository (HTTP or HTTPS); default https://ariusmonitor-repo.flagee.cloud")
     PARAM_LOCAL_ASSET_DIR: str | None = None
-    PARAM_LOCAL_REPO_DIR: str | None = None
-    PARAM_PROXY_IP: str | None = None
+    PARAM_LOCAL_REPO_DIR: str | None = Field(
+        None, description="local agent bundle repository directory; preferred over PARAM_REPO_URL")
+    PARAM_AGENT_BUNDLE_SHA256: dict[str, str] = Field(
+        default_factory=dict,
+        description="pinned SHA-256 per bundle file name (e.g. ariusmonitor.tar.gz); checked together with "
+        "the repository's SHA256SUMS, and required for files it does not list",
+    )
+    PARAM_ALLOW_UNVERIFIED_BUNDLE: BoolIsh = Field(
+        False, description="use bundle files that neither SHA256SUMS nor PARAM_AGENT_BUNDLE_SHA256 covers "
+        "(the run report says so)")
+    PARAM_PROXY_IP: str | None = Field(
+        None, description="Zabbix proxy address(es) written as the agent's Server/ServerActive; default 127.0.0.1")
     PARAM_BASE_DIR: str | None = None
     PARAM_PATH_GERAL_LOCAL: str | None = None
     PARAM_PATH_GERAL_REMOTE: str | None = None
@@ -205,12 +216,27 @@ class BotConfig(BaseModel):
     CONCENTRADORES: list[Concentrador] | None = None
     PARAM_BI_SERVER: str | None = None
     PARAM_TOKEN_BI: str | None = None
-    PARAM_BI_CERTI_PATH: str | None = None
+    PARAM_BI_CERTI_PATH: str | None = Field(None, description="CA bundle the BI's TLS certificate is verified against")
+    PARAM_BI_TIMEOUT: float = Field(90, gt=0, le=3600, description="seconds a BI request may take (read/write)")
+    PARAM_BI_BATCH_SIZE: dict[str, int] | int | None = Field(
+        None, description="rows per BI batch: one number, or per collector (canonical or legacy name); "
+        "default 200 (cupons, cupons_lv) and 500 (cupons_detalhes)")
+    PARAM_COLLECTOR_LOOKBACK_S: int = Field(
+        600, ge=0, le=7 * 86400, description="collectors re-read this many seconds before their cursor "
+        "(late rows); rows already sent are skipped")
+    PARAM_COLLECTOR_START_DAYS: float | None = Field(
+        None, description="first run of a collector (no cursor yet): read this many days back "
+        "(default 1, cupons_detalhes 7); 0 reads the whole table")
+    PARAM_COLLECTOR_DRAIN_S: float = Field(
+        120, gt=0, description="after reading, seconds a collector run may spend sending the spool")
+    PARAM_SPOOL_MAX_MB: int = Field(
+        256, ge=1, description="bound of each spool queue; when full the oldest batches are dropped (logged)")
     PARAM_EMPRESA_ID: IdLike | None = None
     DB_USER: str | None = None
     DB_PASS: str | None = None
     DB_NAME: str = "controle"
-    DB_PORT: int = Field(3306, ge=1, le=65535, description="MySQL port of the concentrators (register_endpoints)")
+    DB_PORT: int = Field(3306, ge=1, le=65535, description="MySQL port of the concentrators")
+    DB_TIMEOUT: float = Field(30, gt=0, le=3600, description="seconds to connect to, or wait on, a store database")
     DB_PG_USER: str | None = None
     DB_PG_PASS: str | None = None
     DB_PG_DB: str | None = None
@@ -249,6 +275,19 @@ class BotConfig(BaseModel):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r} (expected an IANA name like America/Sao_Paulo)") from None
         return v
+
+    @field_validator("PARAM_AGENT_BUNDLE_SHA256")
+    @classmethod
+    def _sha_ok(cls, v: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for name, digest in v.items():
+            text = digest.strip().lower()
+            if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+                raise ValueError(f"{name}: {digest!r} is not a SHA-256 hex digest")
+            if not name or "/" in name or name.startswith("."):
+                raise ValueError(f"{name!r}: expected a bundle file name")
+            out[name] = text
+        return out
 
     @field_validator("PARAM_CRON_ACTIONS", mode="before")
     @classmethod

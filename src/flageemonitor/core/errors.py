@@ -66,3 +66,13 @@ class CompatBlocked(FlageeError):
 
 class ActionFailed(FlageeError):
     """The action ran and reported a failure."""
+
+
+class ActionRefused(FlageeError):
+    """The action refused the request before contacting any host (e.g. a destructive action
+    without a host filter); the message says what to add."""
+
+
+class PrepareFailed(FlageeError):
+    """The action's per-run preparation failed (a download, a checksum); no host was contacted.
+    The message names the URL or file and the reason."""

@@ -59,6 +59,7 @@ class Host:
     endpoint_type: str | None = None
     code: str | None = None
     inventory_id: str | None = None  # e.g. the Zabbix hostid
+    agent_port: int = 10050  # the agent's interface port (its ListenPort); inventories default to PARAM_ZABBIX_PORT
 
     @classmethod
     def build(cls, name: str, ip: str, **kw: object) -> Host:

@@ -1,4 +1,11 @@
-"""The per-host result model and the run report (`--json` shape)."""
+"""The per-host result model and the run report (`--json` shape).
+
+Statuses: `ok` succeeded without changing the endpoint ("unchanged" in the detail), `changed`
+succeeded and changed it, `skipped` the action decided not to act (the detail says why),
+`planned` a dry run's answer; the failures are `failed`, `unreachable`, `auth_failed` and
+`timeout`. Each host also carries `changed` (did, or in a dry run would, the endpoint change) and
+`changes` (the typed changes applied, or planned), as Ansible's ok/changed result does.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,8 @@ from typing import Any
 
 class Status(StrEnum):
     OK = "ok"
+    CHANGED = "changed"
+    SKIPPED = "skipped"
     FAILED = "failed"
     UNREACHABLE = "unreachable"
     AUTH_FAILED = "auth_failed"
@@ -35,12 +44,16 @@ class HostResult:
     duration_s: float = 0.0
     detail: str = ""
     data: dict[str, Any] = field(default_factory=dict)  # action-specific evidence
+    changed: bool = False  # the endpoint changed (in a dry run: would change)
+    changes: list[dict[str, Any]] = field(default_factory=list)  # applied, or planned in a dry run
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "host": self.host,
             "ip": self.ip,
             "status": self.status.value,
+            "changed": self.changed,
+            "changes": self.changes,
             "facts": self.facts,
             "duration_s": round(self.duration_s, 3),
             "detail": self.detail,
@@ -62,12 +75,16 @@ class RunReport:
     local_failed: bool = False
     started_at: str = ""
     duration_s: float = 0.0
+    prepared: dict[str, Any] = field(default_factory=dict)  # what the action's per-run preparation found
 
     def summary(self) -> dict[str, Any]:
+        """Counts per status, plus `changed` = hosts whose endpoint changed (in a dry run: would
+        change; a failed host whose changes were rolled back does not count) and `failures`."""
         counts = Counter(r.status.value for r in self.hosts)
         out: dict[str, Any] = {"total": len(self.hosts)}
         for status in Status:
             out[status.value] = counts.get(status.value, 0)
+        out["changed"] = sum(1 for r in self.hosts if r.changed)
         out["failures"] = sum(1 for r in self.hosts if r.status.is_failure)
         out["duration_s"] = round(self.duration_s, 3)
         return out
@@ -91,4 +108,6 @@ class RunReport:
         }
         if self.local is not None:
             out["local"] = self.local
+        if self.prepared:
+            out["prepared"] = self.prepared
         return out

@@ -32,10 +32,13 @@ def entry_name(host: Host) -> str:
 
 
 class FactsCache:
-    def __init__(self, directory: Path, ttl: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, directory: Path, ttl: float, clock: Callable[[], float] = time.time, *,
+                 create: bool = True) -> None:
+        """`create=False` (a dry run): write only if the directory already exists."""
         self.directory = directory
         self.ttl = ttl
         self.clock = clock
+        self.create = create
         self._dir_ready = False
 
     def path(self, host: Host) -> Path:
@@ -68,6 +71,8 @@ class FactsCache:
                "facts": facts.to_dict()}
         try:
             if not self._dir_ready:
+                if not self.create and not self.directory.is_dir():
+                    return
                 self.directory.mkdir(parents=True, exist_ok=True)
                 self._dir_ready = True
             atomic_write(self.path(host), json.dumps(doc), durable=False)

@@ -9,10 +9,14 @@ Steps, each a small function tested on its own:
    `override_for` - the action that provider runs instead, if it overrides this one.
 4. `guard` - compatibility: facts from the cache, else one probe over the host's connection
    (cached for `PARAM_FACTS_TTL`), matched against the matrix and the action's minimum level.
-5. `process_host` under a semaphore (`concurrency`, default `max_threads`): open the session
-   once, probe, run the action on the same connection; errors become statuses (`status_for`).
-6. The RunReport. `dry_run` stops after step 4 with `planned`, `skipped_rollout` or
-   `blocked_compat`; the only remote command it may send is the facts probe.
+5. `prepare` - the action's per-run preparation (a bundle download and its checksum check),
+   once, before any host is contacted; a failure ends the run (PrepareFailed, ActionRefused).
+6. `process_host` under a semaphore (`concurrency`, default `max_threads`): open the session
+   once, probe, run the action on the same connection; errors become statuses (`status_for`),
+   the action's outcome becomes `ok` / `changed` / `skipped` / `failed` (`outcome_status`).
+7. The RunReport. `dry_run` stops after step 4 with `planned`, `skipped_rollout` or
+   `blocked_compat`; the only remote command it may send is the facts probe. An action of the
+   change model (`previews`) also runs its read-only probe and reports its planned changes.
 """
 
 from __future__ import annotations
@@ -215,6 +219,17 @@ def status_for(exc: BaseException) -> Status:
     return Status.FAILED
 
 
+def outcome_status(outcome: ActionOutcome) -> Status:
+    """failed > planned (dry run) > skipped > changed > ok (succeeded without change)."""
+    if not outcome.ok:
+        return Status.FAILED
+    if outcome.planned:
+        return Status.PLANNED
+    if outcome.skipped:
+        return Status.SKIPPED
+    return Status.CHANGED if outcome.changed else Status.OK
+
+
 @dataclass
 class RunContext:
     """What every host of one run shares."""
@@ -281,16 +296,18 @@ async def process_host(host: Host, run: RunContext) -> HostResult:
                 result.detail = f"blocked ({d.mode.value}): {d.reason}"
                 return result
         warning = checked.decision.reason if checked.decision and checked.decision.reason.startswith("warning") else ""
-        if run.dry_run:
+        impl = resolved.impl
+        previews = issubclass(impl, RemoteAction) and impl.previews
+        if run.dry_run and not previews:
             result.status = Status.PLANNED
             what = f"would run {spec.name}" + (f" (override for {decision.provider})" if override else "")
             result.detail = "; ".join(filter(None, [what, warning]))
             return result
-        impl = resolved.impl
         if not issubclass(impl, RemoteAction):
             raise ActionFailed(f"override {spec.name!r} is a local action and cannot run per host")
         outcome = await impl().run(await lazy.get(), host, run.ctx)
-        result.status = Status.OK if outcome.ok else Status.FAILED
+        result.status = outcome_status(outcome)
+        result.changed, result.changes = outcome.changed, outcome.changes
         result.detail = "; ".join(filter(None, [outcome.detail, warning]))
         result.data.update(outcome.data)
     except Exception as exc:  # every error ends as this host's status; the run goes on
@@ -322,7 +339,8 @@ async def run_hosts(hosts: list[Host], run: RunContext, concurrency: int,
 
 
 # ---------------------------------------------------------------- the whole run
-def default_opener(config: BotConfig, state_dir: Path, command_timeout: float) -> SessionOpener:
+def default_opener(config: BotConfig, state_dir: Path, command_timeout: float, *,
+                   create_dirs: bool = True) -> SessionOpener:
     from flageemonitor.proxy.ssh import Connector, ConnectSettings
 
     settings = ConnectSettings(
@@ -331,7 +349,7 @@ def default_opener(config: BotConfig, state_dir: Path, command_timeout: float) -
         legacy_algorithms=config.ssh.legacy_algorithms,
         host_key_policy=config.ssh.host_key_policy,
     )
-    return Connector.for_state_dir(settings, state_dir)
+    return Connector.for_state_dir(settings, state_dir, create_dirs=create_dirs)
 
 
 async def execute(request: RunRequest, config: BotConfig, *, state_dir: Path,
@@ -348,7 +366,7 @@ async def execute(request: RunRequest, config: BotConfig, *, state_dir: Path,
     command_timeout = request.timeout or config.ssh.command_timeout
     ctx = ActionContext(config=config, dry_run=request.dry_run, args=dict(request.args), state_dir=state_dir,
                         logger=logging.getLogger(f"flageemonitor.action.{spec.name}"),
-                        command_timeout=command_timeout)
+                        command_timeout=command_timeout, filters=request.filters)
     report = RunReport(requested=resolved.resolution.requested, canonical=spec.name,
                        provider=resolved.resolution.provider, action_version=resolved.impl.version,
                        dry_run=request.dry_run, started_at=datetime.now(UTC).isoformat(timespec="seconds"))
@@ -373,6 +391,9 @@ async def execute(request: RunRequest, config: BotConfig, *, state_dir: Path,
             report.local_failed = not outcome.ok
         _register_secrets(hosts)
         log.info("%s (%s): %d host(s) selected", spec.name, report.provider, len(hosts))
+        if hosts:
+            await impl.prepare(ctx, hosts)  # raises before any host is contacted
+            report.prepared = ctx.prepared
         if on_selected is not None:
             on_selected(len(hosts))
         if hosts:
@@ -380,8 +401,9 @@ async def execute(request: RunRequest, config: BotConfig, *, state_dir: Path,
                 resolved=resolved, provider=report.provider,
                 mode=compat.effective_mode(request.compat_mode, config.PARAM_COMPATIBILITY_MODE),
                 dry_run=request.dry_run, config_raw=config.raw(),
-                cache=FactsCache(state_dir / "facts", config.PARAM_FACTS_TTL),
-                opener=opener or default_opener(config, state_dir, command_timeout),
+                # a dry run writes only into state directories that exist: plan creates nothing
+                cache=FactsCache(state_dir / "facts", config.PARAM_FACTS_TTL, create=not request.dry_run),
+                opener=opener or default_opener(config, state_dir, command_timeout, create_dirs=not request.dry_run),
                 ctx=ctx, command_timeout=command_timeout,
             )
             report.hosts = await run_hosts(hosts, run, request.concurrency or config.max_threads, progress)
@@ -404,6 +426,8 @@ async def _run_local(resolved: ResolvedAction, request: RunRequest, config: BotC
     impl = resolved.impl()
     assert isinstance(impl, LocalAction)
     hosts = select_hosts(request, config, resolved.spec) if impl.wants_hosts else None
+    if request.filters.loja:  # store-database actions filter on it too (scheduled runs set it as a filter)
+        ctx.args.setdefault("loja", request.filters.loja)
     try:
         outcome = await impl.run_local(ctx, hosts)
     except Exception as exc:  # a local action's error is its result, reported like any other

@@ -1,10 +1,7 @@
 # flageemonitor-watchtower-logs [docker logs options]: Watchtower's log (default: --tail 100 -f).
 . (Join-Path $PSScriptRoot 'flageemonitor-common.ps1')
 Start-Wrapper 'flageemonitor-watchtower-logs'
-$runtime = Get-RuntimeName
-if (-not (Test-Container "$runtime-watchtower")) {
-    Stop-WithError "Watchtower ($runtime-watchtower) is missing: run flageemonitor-update-image.ps1 (or re-run the installer)"
-}
+Assert-Exists "$($script:Runtime)-watchtower"
 $opts = if ($args.Count -gt 0) { $args } else { @('--tail', '100', '-f') }
-Invoke-Docker logs @opts "$runtime-watchtower"
+& docker @script:Docker logs @opts "$($script:Runtime)-watchtower"
 exit $LASTEXITCODE

@@ -18,6 +18,16 @@ MODULES: dict[str, str] = {
     "test_endpoint_privilege": "test_privilege",
     "diagnose_env": "diagnose_env",
     "register_endpoints": "register_endpoints",
+    "collect_coupons": "collectors",
+    "collect_coupon_details": "collectors",
+    "collect_coupon_lv": "collectors",
+    "collect_sat_config": "collectors",
+    "collect_checkout_status": "collectors",
+    "refresh_endpoint_printer": "collectors",
+    "install_endpoint_agent": "install_agent",
+    "update_endpoint_config": "update_agent_config",
+    "update_endpoint_agent_include": "update_agent_include",
+    "uninstall_endpoint_agent": "uninstall_agent",
 }
 
 

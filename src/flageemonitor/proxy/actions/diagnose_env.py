@@ -90,8 +90,13 @@ def check_inventory(config: BotConfig, inventory_file: Path | None, error: str |
 
 
 def check_state_dir(state_dir: Path) -> Check:
+    """Writable, or creatable: a diagnosis never creates the directory it checks."""
+    if not state_dir.exists():
+        parent = next((p for p in state_dir.parents if p.exists()), Path("/"))
+        if os.access(parent, os.W_OK | os.X_OK):
+            return Check("state_dir", True, f"{state_dir}: does not exist yet; {parent} lets it be created")
+        return Check("state_dir", False, f"{state_dir}: does not exist and {parent} is not writable")
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=".diag-", dir=state_dir)
         os.close(fd)
         os.unlink(name)

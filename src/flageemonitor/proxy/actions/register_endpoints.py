@@ -36,9 +36,9 @@ from flageemonitor.core.config_model import BotConfig
 from flageemonitor.core.env import truthy
 from flageemonitor.core.errors import ActionFailed, InventoryError
 from flageemonitor.core.hosts import ENDPOINT_TYPES, Host, parse_host_name, technical_name
-from flageemonitor.core.redact import Redactor
 from flageemonitor.proxy.actions import register
 from flageemonitor.proxy.actions.base import ActionContext, ActionOutcome, LocalAction
+from flageemonitor.proxy.collectors.stores import concentrators, mysql_connect, mysql_error, parse_loja
 from flageemonitor.proxy.inventory.zabbix import endpoint_type_of, find_group_id, host_group_name
 from flageemonitor.proxy.zabbix.client import ZabbixClient, connect
 
@@ -156,13 +156,6 @@ MIN_PDV_CODE = 200  # pf_pdv rows below this code are not checkouts
 STORE_QUERY = "SELECT sat_fabricante, nroloja, codigo, ip FROM pf_pdv WHERE codigo >= %s"
 
 
-def concentrators(config: BotConfig) -> list[tuple[str, str | None]]:
-    """(address, loja) of each store database: `CONCENTRADORES` wins over `PARAM_IP_CONCENTRADORES`."""
-    if config.CONCENTRADORES:
-        return [(c.ip.strip(), str(c.loja) if c.loja is not None else None) for c in config.CONCENTRADORES]
-    return [(ip.strip(), None) for ip in config.PARAM_IP_CONCENTRADORES if ip.strip()]
-
-
 def read_store_database(config: BotConfig, loja: int | None = None, *, timeout: float = 20) -> list[Endpoint]:
     """The endpoint list from the `pf_pdv` table of every concentrator (MySQL/MariaDB:
     `DB_USER`, `DB_PASS`, `DB_NAME`, `DB_PORT`). One unreadable concentrator fails the whole read:
@@ -175,31 +168,22 @@ def read_store_database(config: BotConfig, loja: int | None = None, *, timeout: 
             "no endpoint list: pass --arg endpoints=FILE (YAML or CSV) or configure the store databases "
             "(CONCENTRADORES or PARAM_IP_CONCENTRADORES with DB_USER/DB_PASS)"
         )
-    if not config.DB_USER:
-        raise InventoryError("DB_USER is not set: the store databases cannot be read")
     out: list[Endpoint] = []
-    for address, _store in sources:
+    for source in sources:
         query, params = STORE_QUERY, [MIN_PDV_CODE]
         if loja is not None:
             query += " AND nroloja = %s"
             params.append(loja)
+        conn = mysql_connect(source.address, config, config.DB_NAME, timeout=timeout,
+                             cursorclass=pymysql.cursors.DictCursor)
         try:
-            conn = pymysql.connect(host=address, port=config.DB_PORT, user=config.DB_USER,
-                                   password=config.DB_PASS or "", database=config.DB_NAME,
-                                   connect_timeout=int(timeout), read_timeout=int(timeout),
-                                   cursorclass=pymysql.cursors.DictCursor)
             with conn, conn.cursor() as cur:
                 cur.execute(query, params)
                 rows = list(cur.fetchall())
         except pymysql.MySQLError as exc:
-            code = exc.args[0] if exc.args else "?"
-            message = str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__
-            message = Redactor([config.DB_PASS]).redact(message)
-            raise InventoryError(
-                f"store database {address}:{config.DB_PORT}/{config.DB_NAME}: {message} (error {code})"
-            ) from None
+            raise mysql_error(source.address, config, config.DB_NAME, exc) from None
         for n, row in enumerate(rows):
-            endpoint = _endpoint(row, f"store database {address}: pf_pdv row {n + 1}")
+            endpoint = _endpoint(row, f"store database {source.address}: pf_pdv row {n + 1}")
             if endpoint is not None:
                 out.append(endpoint)
     return out
@@ -324,16 +308,6 @@ class _Applier:
                  "hostinterface.update", {"interfaceid": interfaceid, "ip": item["ip"]})
 
 
-def _loja(value: Any) -> int | None:
-    """`--arg loja=LOJA001` or `loja=1` (the original's filter never matched)."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip().upper().removeprefix("LOJA")
-    if not text.isdigit():
-        raise ActionFailed(f"loja {value!r}: expected LOJA<number> or a number")
-    return int(text)
-
-
 def _flag(args: Mapping[str, Any], *names: str) -> bool:
     return any(truthy(str(args[n])) for n in names if n in args and args[n] is not None)
 
@@ -390,7 +364,7 @@ class RegisterEndpoints(LocalAction):
 
     async def run_local(self, ctx: ActionContext, hosts: list[Host] | None) -> ActionOutcome:
         source = ctx.args.get("endpoints")
-        loja = _loja(ctx.args.get("loja"))
+        loja = parse_loja(ctx.args.get("loja"))
         if source:
             endpoints = [e for e in read_endpoints_file(Path(str(source))) if loja is None or e.loja == loja]
         else:

@@ -16,7 +16,15 @@ import typer
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
-        "--config", "-c", help="config file (default: $FLAGEEMONITOR_CONFIG_PATH, else <state dir>/config_bot.json)"),
+        "--config", "-c", metavar="FILE",
+        help="config file (default: $FLAGEEMONITOR_CONFIG_PATH, else <state dir>/config_bot.json)"),
+]
+FollowConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", metavar="FILE",
+        help="config file (default: the one the running daemon uses, else $FLAGEEMONITOR_CONFIG_PATH, "
+        "else <state dir>/config_bot.json)"),
 ]
 
 
@@ -35,7 +43,8 @@ def register(app: typer.Typer) -> None:
 def daemon(
     config: ConfigOpt = None,
     inventory_file: Annotated[
-        Path | None, typer.Option("--inventory-file", help="YAML file inventory for scheduled runs")
+        Path | None, typer.Option("--inventory", "--inventory-file", metavar="FILE",
+                                  help="YAML file inventory for scheduled runs")
     ] = None,
 ) -> None:
     """Exec `python -m flageemonitor.proxy.daemon` (same PID, no CLI framework in memory).
@@ -76,7 +85,7 @@ def update_config(config: ConfigOpt = None) -> None:
 
 
 def status(
-    config: ConfigOpt = None,
+    config: FollowConfigOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="machine-readable status")] = False,
 ) -> None:
     data = collect_status(config)
@@ -103,9 +112,30 @@ def status(
             last.get("result", "-") + (" (running)" if a.get("running") else ""),
             count_text,
         ))
+    _table(rows)
+    _print_spool(data.get("spool"))
+
+
+def _table(rows: list[tuple[Any, ...]]) -> None:
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         typer.echo("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _print_spool(spool: dict[str, Any] | None) -> None:
+    if not spool:
+        typer.echo("spool: empty (nothing collected yet)")
+        return
+    typer.echo("spool (durable outbox):")
+    rows: list[tuple[Any, ...]] = [("queue", "batches", "rows", "bytes", "dropped rows", "delivered", "last error")]
+    for q in spool["queues"]:
+        rows.append((q["queue"], q["items"], q["records"], q["bytes"], q["dropped_records"], q["delivered_items"],
+                     (q["last_error"] or "")[:80]))
+    _table(rows)
+    if spool["cursors"]:
+        typer.echo("collector cursors:")
+        _table([("collector", "store database", "position", "rows remembered")] + [
+            (c["source"], c["origin"], c["position"] or "-", c["remembered_rows"]) for c in spool["cursors"]])
 
 
 def collect_status(config_path: Path | None) -> dict[str, Any]:
@@ -120,6 +150,9 @@ def collect_status(config_path: Path | None) -> dict[str, Any]:
     from flageemonitor.proxy.daemon.state import heartbeat_age, read_heartbeat, read_history
 
     state = settings.state_dir()
+    hb = read_heartbeat(state)
+    if config_path is None and hb is not None and hb.get("config_path"):
+        config_path = Path(str(hb["config_path"]))  # the file the daemon was started with (--config)
     path = settings.config_path(config_path)
     cfg = None
     cfg_error = None
@@ -127,7 +160,6 @@ def collect_status(config_path: Path | None) -> dict[str, Any]:
         cfg = settings.load_config(config_path)
     except FlageeError as exc:
         cfg_error = str(exc)
-    hb = read_heartbeat(state)
     alive = hb is not None and hb.get("state") not in ("stopped",) and heartbeat_age(hb) <= DEFAULT_MAX_AGE_S
     history = read_history(state)
     last: dict[str, dict[str, Any]] = {}
@@ -152,7 +184,10 @@ def collect_status(config_path: Path | None) -> dict[str, Any]:
         daemon_state.update(pid=hb.get("pid"), heartbeat_age_s=round(heartbeat_age(hb), 1))
         if alive:
             daemon_state["state"] = hb.get("state", "running")
+    from flageemonitor.proxy.collectors.status import spool_status
+
     return {
+        "spool": spool_status(state),
         "daemon": daemon_state,
         "config": {"path": str(path), "valid": cfg is not None, "version": cfg.CONFIG_VERSION if cfg else None,
                    "error": cfg_error},
@@ -163,11 +198,13 @@ def collect_status(config_path: Path | None) -> dict[str, Any]:
 
 
 def health(
-    max_age: Annotated[float, typer.Option("--max-age", help="heartbeat older than this (s) = stuck")] = 120.0,
+    max_age: Annotated[float, typer.Option(
+        "--max-age", metavar="SECONDS", help="heartbeat older than this = stuck")] = 120.0,
     config_only: Annotated[bool, typer.Option("--config-only", help="check the config only, not the daemon")] = False,
+    config: FollowConfigOpt = None,
 ) -> None:
     from flageemonitor.proxy.daemon.health import check
 
-    ok, reason = check(max_age, require_daemon=not config_only)
+    ok, reason = check(max_age, require_daemon=not config_only, config=config)
     sys.stdout.write(reason + "\n")
     raise typer.Exit(0 if ok else 1)

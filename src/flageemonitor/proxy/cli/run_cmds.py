@@ -22,9 +22,11 @@ def register(app: typer.Typer) -> None:
     app.command(
         "run",
         help="Run ACTION on the selected endpoints. Exit 0: no host failed; 1: some host failed; "
-        "2: usage, unknown action or provider; 3: config or inventory error.",
+        "2: usage, unknown action or provider, request refused; 3: config or inventory error; "
+        "4: the run's preparation failed (bundle download or checksum), no host contacted.",
     )(run)
-    app.command("plan", help="Show what `run ACTION` would do (rollout, compatibility) without running it.")(plan)
+    app.command("plan", help="Show what `run ACTION` would do (rollout, compatibility, and for actions that "
+                "change endpoints the changes per host, from a read-only probe) without changing anything.")(plan)
 
 
 def version() -> None:
@@ -59,7 +61,8 @@ def actions(json_out: Annotated[bool, typer.Option("--json", help="machine-reada
 
     table = Table(title="FlageeMonitor actions")
     for col in ("canonical", "kind", "level", "aliases", "provider names", "available"):
-        table.add_column(col)
+        # the names an operator has to type are never cut: they wrap at a comma, never mid-name
+        table.add_column(col, no_wrap=col == "canonical", overflow="fold")
     for r in rows:
         table.add_row(
             str(r["name"]), str(r["kind"]), str(r["min_level"]),
@@ -71,30 +74,48 @@ def actions(json_out: Annotated[bool, typer.Option("--json", help="machine-reada
 
 
 # ------------------------------------------------------------------ run / plan
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG, EXIT_PREPARE = 0, 1, 2, 3, 4
 log = logging.getLogger("flageemonitor.cli")
 
-Rede = Annotated[str | None, typer.Option("--rede", help="network code (default: the configured network)")]
-Loja = Annotated[str | None, typer.Option("--loja", help="store, e.g. LOJA001 or 1")]
-Pdv = Annotated[str | None, typer.Option("--pdv", help="endpoint code, e.g. PDV201 or 201")]
-PdvIp = Annotated[list[str] | None, typer.Option("--pdv-ip", help="endpoint IP (repeatable or comma-separated)")]
-HostGlob = Annotated[str | None, typer.Option("--host", help="host name glob, e.g. 'REDE1-LOJA001-*'")]
-Limit = Annotated[int | None, typer.Option("--limit", min=0, help="at most N hosts (after sorting by name)")]
-Tag = Annotated[list[str] | None, typer.Option("--tag", help="inventory tag KEY=VALUE (repeatable)")]
+Rede = Annotated[str | None, typer.Option("--rede", "--network", metavar="CODE",
+                                          help="network code (default: the configured network)")]
+Loja = Annotated[str | None, typer.Option("--loja", metavar="STORE", help="store, e.g. LOJA001 or 1")]
+Pdv = Annotated[str | None, typer.Option("--pdv", metavar="CODE", help="endpoint code, e.g. PDV201 or 201")]
+PdvIp = Annotated[list[str] | None, typer.Option("--pdv-ip", metavar="IP",
+                                                 help="endpoint IP (repeatable or comma-separated)")]
+HostGlob = Annotated[str | None, typer.Option("--host", metavar="GLOB", help="host name glob, e.g. 'REDE1-LOJA001-*'")]
+Limit = Annotated[int | None, typer.Option("--limit", min=0, metavar="N",
+                                          help="at most N hosts (after sorting by name)")]
+Tag = Annotated[list[str] | None, typer.Option("--tag", metavar="KEY=VALUE", help="inventory tag (repeatable)")]
 AgentStatus = Annotated[int | None, typer.Option(
-    "--agent-status", min=0, max=2, help="Zabbix agent availability: 0 unknown, 1 available, 2 unavailable")]
+    "--agent-status", min=0, max=2, metavar="0|1|2",
+    help="Zabbix agent availability: 0 unknown, 1 available, 2 unavailable")]
 TriggerId = Annotated[list[str] | None, typer.Option(
-    "--trigger-id", help="Zabbix trigger id in PROBLEM state (repeatable or comma-separated)")]
-TriggerName = Annotated[str | None, typer.Option("--trigger-name", help="Zabbix trigger name in PROBLEM state")]
-Provider = Annotated[str | None, typer.Option("--provider", help="execution provider (default: config, else arius)")]
-CompatModeOpt = Annotated[str | None, typer.Option("--compat-mode", help="off | warn | enforce")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="rollout and compatibility decisions only; no action runs")]
+    "--trigger-id", metavar="ID", help="Zabbix trigger id in PROBLEM state (repeatable or comma-separated)")]
+TriggerName = Annotated[str | None, typer.Option("--trigger-name", metavar="NAME",
+                                                  help="Zabbix trigger name in PROBLEM state")]
+Provider = Annotated[str | None, typer.Option("--provider", metavar="NAME",
+                                               help="execution provider (default: config, else arius)")]
+CompatModeOpt = Annotated[str | None, typer.Option("--compat-mode", metavar="MODE",
+                                                    help="compatibility guard: off, warn or enforce")]
+DryRun = Annotated[bool, typer.Option(
+    "--dry-run", help="change nothing: rollout and compatibility decisions, and the planned changes of actions "
+    "that change endpoints (their read-only probe is the only remote command)")]
+AllHosts = Annotated[bool, typer.Option(
+    "--all", help="uninstall_endpoint_agent: allow a run without a host filter (every selected endpoint)")]
 JsonOut = Annotated[bool, typer.Option("--json", help="print the machine-readable report")]
-Concurrency = Annotated[int | None, typer.Option("--concurrency", min=1, help="hosts in flight (default: max_threads)")]
-Timeout = Annotated[float | None, typer.Option("--timeout", min=0.1, help="per remote command, seconds")]
-ConfigFile = Annotated[Path | None, typer.Option("--config", help="config_bot.json (default: in the state dir)")]
-InventoryFile = Annotated[Path | None, typer.Option("--inventory", help="YAML file inventory")]
-ArgOpt = Annotated[list[str] | None, typer.Option("--arg", help="action option KEY=VALUE (repeatable)")]
+Concurrency = Annotated[int | None, typer.Option("--concurrency", min=1, metavar="N",
+                                                  help="hosts in flight (default: max_threads)")]
+Timeout = Annotated[float | None, typer.Option("--timeout", min=0.1, metavar="SECONDS",
+                                               help="per remote command (default: config ssh.command_timeout, 120)")]
+ConnectTimeout = Annotated[float | None, typer.Option(
+    "--connect-timeout", min=0.1, metavar="SECONDS",
+    help="SSH connect timeout per host (default: config ssh.timeout, 30); a silent host costs this once")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", metavar="FILE",
+                                                 help="config_bot.json (default: in the state dir)")]
+InventoryFile = Annotated[Path | None, typer.Option("--inventory", metavar="FILE",
+                                                    help="YAML file inventory (format: see README, Inventory)")]
+ArgOpt = Annotated[list[str] | None, typer.Option("--arg", metavar="KEY=VALUE", help="action option (repeatable)")]
 # register_endpoints' options under the original's flag names (scripts and operators use them)
 Autoregister = Annotated[bool, typer.Option("--autoregister", help="register_endpoints: create missing hosts")]
 FixDivergent = Annotated[bool, typer.Option(
@@ -102,7 +123,12 @@ FixDivergent = Annotated[bool, typer.Option(
 ListOnly = Annotated[bool, typer.Option(
     "--list-missing", "--list-zabbix-only", help="register_endpoints: report only (always reported; kept for scripts)")]
 Endpoints = Annotated[Path | None, typer.Option(
-    "--endpoints", help="register_endpoints: YAML/CSV endpoint list (default: the store databases)")]
+    "--endpoints", metavar="FILE", help="register_endpoints: YAML/CSV endpoint list (default: the store databases)")]
+DtIni = Annotated[str | None, typer.Option(
+    "--dtini", metavar="DATE",
+    help="collectors: re-send rows from this date (YYYY-MM-DD[ HH:MM:SS]); the cursor stays")]
+DtFim = Annotated[str | None, typer.Option("--dtfim", metavar="DATE",
+                                           help="collectors: ... up to this date (needs --dtini)")]
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:
@@ -120,14 +146,15 @@ def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
 
 
 def run(
-    action: Annotated[str, typer.Argument(help="action: canonical name, alias or provider name")],
+    action: Annotated[str, typer.Argument(metavar="ACTION", help="action: canonical name, alias or provider name")],
     rede: Rede = None, loja: Loja = None, pdv: Pdv = None, pdv_ip: PdvIp = None, host: HostGlob = None,
     limit: Limit = None, tag: Tag = None, provider: Provider = None, compat_mode: CompatModeOpt = None,
     dry_run: DryRun = False, json_out: JsonOut = False, concurrency: Concurrency = None,
     timeout: Timeout = None, config: ConfigFile = None, inventory: InventoryFile = None, arg: ArgOpt = None,
     agent_status: AgentStatus = None, trigger_id: TriggerId = None, trigger_name: TriggerName = None,
     autoregister: Autoregister = False, fix_divergent: FixDivergent = False, list_only: ListOnly = False,
-    endpoints: Endpoints = None,
+    endpoints: Endpoints = None, dtini: DtIni = None, dtfim: DtFim = None, all_hosts: AllHosts = False,
+    connect_timeout: ConnectTimeout = None,
 ) -> None:
     from flageemonitor.core.hosts import HostFilter
     from flageemonitor.proxy.pipeline import RunRequest
@@ -147,42 +174,63 @@ def run(
             args[key] = "1"
     if endpoints is not None:
         args["endpoints"] = str(endpoints)
+    _dates(args, dtini, dtfim)
+    if all_hosts:
+        args["all"] = "1"
     if loja:
         args.setdefault("loja", loja)  # local actions that query store databases filter on it too
     request = RunRequest(action=action, filters=filters, provider=provider, compat_mode=compat_mode,
                          dry_run=dry_run, concurrency=concurrency, timeout=timeout, args=args,
                          inventory_file=inventory)
-    raise typer.Exit(run_request(request, config, json_out))
+    raise typer.Exit(run_request(request, config, json_out, connect_timeout=connect_timeout))
 
 
 def plan(
-    action: Annotated[str, typer.Argument(help="action: canonical name, alias or provider name")],
+    action: Annotated[str, typer.Argument(metavar="ACTION", help="action: canonical name, alias or provider name")],
     rede: Rede = None, loja: Loja = None, pdv: Pdv = None, pdv_ip: PdvIp = None, host: HostGlob = None,
     limit: Limit = None, tag: Tag = None, provider: Provider = None, compat_mode: CompatModeOpt = None,
     json_out: JsonOut = False, concurrency: Concurrency = None, timeout: Timeout = None,
     config: ConfigFile = None, inventory: InventoryFile = None, arg: ArgOpt = None,
     agent_status: AgentStatus = None, trigger_id: TriggerId = None, trigger_name: TriggerName = None,
     autoregister: Autoregister = False, fix_divergent: FixDivergent = False, list_only: ListOnly = False,
-    endpoints: Endpoints = None,
+    endpoints: Endpoints = None, dtini: DtIni = None, dtfim: DtFim = None, all_hosts: AllHosts = False,
+    connect_timeout: ConnectTimeout = None,
 ) -> None:
     run(action, rede=rede, loja=loja, pdv=pdv, pdv_ip=pdv_ip, host=host, limit=limit, tag=tag,
         provider=provider, compat_mode=compat_mode, dry_run=True, json_out=json_out, concurrency=concurrency,
         timeout=timeout, config=config, inventory=inventory, arg=arg,
         agent_status=agent_status, trigger_id=trigger_id, trigger_name=trigger_name,
-        autoregister=autoregister, fix_divergent=fix_divergent, list_only=list_only, endpoints=endpoints)
+        autoregister=autoregister, fix_divergent=fix_divergent, list_only=list_only, endpoints=endpoints,
+        dtini=dtini, dtfim=dtfim, all_hosts=all_hosts, connect_timeout=connect_timeout)
+
+
+def _dates(args: dict[str, str], dtini: str | None, dtfim: str | None) -> None:
+    """`--dtini/--dtfim` into the action's args, refused here (exit 2) unless they are dates."""
+    from flageemonitor.proxy.collectors.dates import BadDate, parse_range
+
+    dtini, dtfim = dtini or args.get("dtini"), dtfim or args.get("dtfim")
+    try:
+        parse_range(dtini, dtfim)
+    except BadDate as exc:
+        raise typer.BadParameter(str(exc), param_hint="--dtini/--dtfim") from None
+    args.update({k: v for k, v in (("dtini", dtini), ("dtfim", dtfim)) if v})
 
 
 def _fail(code: int, message: str) -> int:
-    typer.echo(f"flageemonitor: {message}", err=True)
+    from flageemonitor.cli_style import emit_error
+
+    emit_error(message, code, prefix="flageemonitor")
     return code
 
 
-def run_request(request: Any, config_file: Path | None, json_out: bool) -> int:
+def run_request(request: Any, config_file: Path | None, json_out: bool, *, connect_timeout: float | None = None) -> int:
     """Load the config, execute, print, publish; returns the exit code."""
     from flageemonitor.core.errors import (
+        ActionRefused,
         ConfigInvalid,
         ConfigMissing,
         InventoryError,
+        PrepareFailed,
         UnknownAction,
         UnknownProvider,
     )
@@ -200,21 +248,30 @@ def run_request(request: Any, config_file: Path | None, json_out: bool) -> int:
         _diagnose_without_config(request, f"invalid ({where}): {exc}", json_out)
         return _fail(EXIT_CONFIG, f"config invalid ({where}): {exc}")
     logs.add_config_secrets(config.raw())
+    if connect_timeout is not None:
+        config = config.model_copy(update={"ssh": config.ssh.model_copy(update={"timeout": connect_timeout})})
     state_dir = settings.state_dir()
     progress = _Progress(enabled=not json_out)
     try:
         with progress:
             report = asyncio.run(execute(request, config, state_dir=state_dir, progress=progress.advance,
                                          on_selected=progress.set_total))
-    except (UnknownAction, UnknownProvider, ActionNotImplemented) as exc:
+    except (UnknownAction, UnknownProvider, ActionNotImplemented, ActionRefused) as exc:
         return _fail(EXIT_USAGE, str(exc))
+    except PrepareFailed as exc:
+        return _fail(EXIT_PREPARE, f"{exc}; no host was contacted")
     except InventoryError as exc:
         return _fail(EXIT_CONFIG, f"inventory error: {exc}")
+    except ConfigInvalid as exc:
+        return _fail(EXIT_CONFIG, f"config invalid: {exc}; no host was contacted")
     if json_out:
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
-        _print_table(report)
+        _print_table(report, request.filters, config.PARAM_REDE)
     reporting.publish(report, config)
+    checks = (report.local or {}).get("checks") or []
+    if any(c.get("name") == "inventory" and not c.get("ok") and not c.get("skipped") for c in checks):
+        return EXIT_CONFIG  # an unreadable inventory is exit 3 for every action, diagnose_env included
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
@@ -244,17 +301,37 @@ def _diagnose_without_config(request: Any, problem: str, json_out: bool) -> None
 
 
 class _Progress:
-    """A Rich progress bar on a terminal (stderr); nothing otherwise."""
+    """A Rich progress bar on a terminal (stderr); off a terminal (a wrapper, a log), a line every
+    `FLAGEEMONITOR_PROGRESS_EVERY` seconds (10) while hosts are still running, so a run that
+    waits on slow or silent endpoints says so. Nothing under --json."""
 
     def __init__(self, enabled: bool) -> None:
+        import threading
+
         from rich.console import Console
+
+        from flageemonitor.core import env
 
         self.console = Console(stderr=True)
         self.enabled = enabled and self.console.is_terminal
+        self.ticking = enabled and not self.console.is_terminal
+        try:
+            self.every = float(env.get("PROGRESS_EVERY") or 10.0)
+        except ValueError:
+            self.every = 10.0
         self._bar: Any = None
         self._task: Any = None
+        self._total: int | None = None
+        self._done = 0
+        self._started = 0.0
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def __enter__(self) -> _Progress:
+        import threading
+        import time
+
+        self._started = time.monotonic()
         if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -262,25 +339,55 @@ class _Progress:
                                  console=self.console, transient=True)
             self._bar.__enter__()
             self._task = self._bar.add_task("hosts", total=None)
+        elif self.ticking:
+            self._ticker = threading.Thread(target=self._tick, daemon=True, name="flageemonitor-progress")
+            self._ticker.start()
         return self
 
+    def _tick(self) -> None:
+        import time
+
+        while not self._stop.wait(self.every):
+            if self._total:
+                elapsed = time.monotonic() - self._started
+                sys.stderr.write(f"flageemonitor: {self._done}/{self._total} hosts done, "
+                                 f"{self._total - self._done} still running after {elapsed:.0f}s\n")
+                sys.stderr.flush()
+
     def set_total(self, total: int) -> None:
+        self._total = total
         if self._bar is not None:
             self._bar.update(self._task, total=total)
 
     def advance(self, result: Any) -> None:
+        self._done += 1
         if self._bar is not None:
             self._bar.advance(self._task)
 
     def __exit__(self, *exc: object) -> None:
+        self._stop.set()
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
 
 
-_COLOURS = {"ok": "green", "planned": "cyan", "skipped_rollout": "dim", "blocked_compat": "yellow"}
+_COLOURS = {"ok": "green", "changed": "yellow", "skipped": "cyan", "planned": "cyan", "skipped_rollout": "dim",
+            "blocked_compat": "magenta"}
 
 
-def _print_table(report: Any) -> None:
+def describe_filters(filters: Any, rede: str) -> str:
+    """The selection as the operator typed it (`--loja 7 --pdv 201`), for 'no hosts selected'."""
+    parts = [f"--rede {filters.rede or rede}"]
+    for flag, value in (("--loja", filters.loja), ("--pdv", filters.pdv), ("--host", filters.host_glob),
+                        ("--agent-status", filters.agent_status), ("--trigger-name", filters.trigger_name),
+                        ("--limit", filters.limit)):
+        if value is not None:
+            parts.append(f"{flag} {value}")
+    parts += [f"--pdv-ip {ip}" for ip in filters.pdv_ip] + [f"--trigger-id {t}" for t in filters.trigger_ids]
+    parts += [f"--tag {k}={v}" for k, v in filters.tags.items()]
+    return " ".join(parts)
+
+
+def _print_table(report: Any, filters: Any = None, rede: str = "") -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -293,7 +400,9 @@ def _print_table(report: Any) -> None:
         console.print(f"[bold]{title}[/bold]: {report.local.get('detail', '')}")
         for check in report.local.get("checks", []):
             mark = "skip" if check.get("skipped") else ("ok" if check["ok"] else "FAIL")
-            console.print(f"  {mark:4}  {check['name']}: {check['detail']}", markup=False)
+            console.print(f"  {mark:4}  {check['name']}: {check['detail']}", markup=False, soft_wrap=True)
+        for line in report.local.get("lines", []):
+            console.print(f"  {line}", markup=False, highlight=False)
     if report.hosts:
         table = Table(title=title)
         for col in ("host", "ip", "status", "facts", "s", "detail"):
@@ -307,6 +416,27 @@ def _print_table(report: Any) -> None:
             table.add_row(r["host"], r["ip"], f"[{colour}]{r['status']}[/{colour}]", fact_text,
                           f"{r['duration_s']:.1f}", r["detail"])
         console.print(table)
+    for key, value in sorted(report.prepared.items()):
+        console.print(f"{key}: {value.get('summary', value) if isinstance(value, dict) else value}", markup=False)
+    _print_changes(console, data["hosts"], report.dry_run)
     summary = data["summary"]
     parts = [f"{k}={v}" for k, v in summary.items() if k not in {"duration_s"} and v]
-    console.print(f"summary: {', '.join(parts) or 'no hosts selected'} in {summary['duration_s']:.1f}s")
+    if parts:
+        console.print(f"summary: {', '.join(parts)} in {summary['duration_s']:.1f}s")
+    elif report.local is None:
+        where = describe_filters(filters, rede) if filters is not None else "the filters"
+        console.print(f"summary: no hosts selected: nothing in the inventory matches {where}", markup=False)
+    else:
+        console.print(f"summary: no hosts selected in {summary['duration_s']:.1f}s")
+
+
+def _print_changes(console: Any, hosts: list[dict[str, Any]], dry_run: bool) -> None:
+    """Per host, the changes applied (or planned): one line each, unified diffs indented."""
+    for r in hosts:
+        if not r["changes"]:
+            continue
+        console.print(f"{r['host']}: {'would change' if dry_run else 'changed'}", markup=False)
+        for change in r["changes"]:
+            console.print(f"  - {change['summary']}", markup=False)
+            for line in (change.get("diff") or "").splitlines():
+                console.print(f"      {line}", markup=False)

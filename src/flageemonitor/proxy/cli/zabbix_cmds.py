@@ -15,11 +15,13 @@ from typing import Annotated
 
 import typer
 
+from flageemonitor.cli_style import emit_error
 from flageemonitor.core.config_model import BotConfig
 
 EXIT_CONFIG = 3
 
-ConfigFile = Annotated[Path | None, typer.Option("--config", help="config_bot.json (default: in the state dir)")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", metavar="FILE",
+                                                 help="config_bot.json (default: in the state dir)")]
 JsonOut = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 zabbix_app = typer.Typer(name="zabbix", help="Zabbix: check the connection, set up result reporting.",
@@ -38,7 +40,7 @@ def _load(config_file: Path | None) -> BotConfig:
     try:
         return settings.load_config(config_file)
     except (ConfigMissing, ConfigInvalid) as exc:
-        typer.echo(f"flageemonitor: config: {exc}", err=True)
+        emit_error(f"config: {exc}", EXIT_CONFIG, prefix="flageemonitor")
         raise typer.Exit(EXIT_CONFIG) from None
 
 
@@ -65,7 +67,7 @@ def check(config: ConfigFile = None, json_out: JsonOut = False) -> None:
                 "endpoints": len(endpoints),
             }
     except InventoryError as exc:
-        typer.echo(f"flageemonitor: zabbix: {exc}", err=True)
+        emit_error(f"zabbix: {exc}", EXIT_CONFIG, prefix="flageemonitor")
         raise typer.Exit(EXIT_CONFIG) from None
     if json_out:
         typer.echo(json.dumps(out, indent=2))
@@ -93,7 +95,7 @@ def setup_reporting(
         with connect(cfg) as client:
             changes = ReportingSetup(client, cfg, dry_run=dry_run).run()
     except InventoryError as exc:
-        typer.echo(f"flageemonitor: zabbix: {exc}", err=True)
+        emit_error(f"zabbix: {exc}", EXIT_CONFIG, prefix="flageemonitor")
         raise typer.Exit(EXIT_CONFIG) from None
     if json_out:
         typer.echo(json.dumps({"dry_run": dry_run, "changes": changes}, indent=2))

@@ -20,14 +20,19 @@ DEFAULT_MAX_AGE_S = 120.0
 CONFIG_NAME = "config_bot.json"  # same as proxy.settings.CONFIG_NAME, kept import-free
 
 
-def config_path() -> Path:
+def config_path(heartbeat: dict[str, object] | None = None) -> Path:
+    """The config the daemon runs on (its heartbeat says, e.g. after `daemon --config FILE`), else
+    `$FLAGEEMONITOR_CONFIG_PATH`, else `<state dir>/config_bot.json`."""
+    if heartbeat is not None and heartbeat.get("config_path"):
+        return Path(str(heartbeat["config_path"]))
     explicit = env.get("CONFIG_PATH")
     return Path(explicit) if explicit else env.state_dir() / CONFIG_NAME
 
 
-def check(max_age_s: float = DEFAULT_MAX_AGE_S, require_daemon: bool = True) -> tuple[bool, str]:
+def check(max_age_s: float = DEFAULT_MAX_AGE_S, require_daemon: bool = True,
+          config: Path | None = None) -> tuple[bool, str]:
     """(healthy, one-line reason)."""
-    path = config_path()
+    path = config or config_path(read_heartbeat(env.state_dir()))
     try:
         doc = json.loads(path.read_bytes().decode("utf-8-sig"))
     except FileNotFoundError:

@@ -8,6 +8,7 @@
         password: secret             # or key_file: /path/to/key
         provider: arius              # optional
         tags: {tipo: PDV}            # optional
+        agent_port: 10050            # the agent's port; default: config PARAM_ZABBIX_PORT
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from flageemonitor.core.hosts import Host, HostFilter
 
 # libyaml's safe loader when available: ~10x faster on large fleets, same semantics
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_KNOWN = {"name", "ip", "port", "user", "password", "key_file", "provider", "tags"}
+_KNOWN = {"name", "ip", "port", "user", "password", "key_file", "provider", "tags", "agent_port"}
 
 
 class FileInventory:
@@ -43,7 +44,9 @@ class FileInventory:
         except yaml.YAMLError as exc:
             raise InventoryError(f"inventory file {self.path} is not valid YAML: {exc}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("hosts"), list):
-            raise InventoryError(f"inventory file {self.path}: expected a mapping with a 'hosts' list")
+            raise InventoryError(f"inventory file {self.path}: expected a mapping with a 'hosts' list, e.g. "
+                                 "'hosts: [{name: REDE1-LOJA001-PDV201, ip: 10.0.0.21}]' "
+                                 f"(accepted keys per host: {', '.join(sorted(_KNOWN))})")
         hosts: list[Host] = []
         seen: set[str] = set()
         for index, item in enumerate(doc["hosts"]):
@@ -60,7 +63,8 @@ class FileInventory:
             raise InventoryError(f"{where}: expected a mapping")
         unknown = set(item) - _KNOWN
         if unknown:
-            raise InventoryError(f"{where}: unknown keys {sorted(unknown)}")
+            raise InventoryError(f"{where}: unknown keys {', '.join(sorted(map(str, unknown)))}; "
+                                 f"accepted keys: {', '.join(sorted(_KNOWN))}")
         name, ip = item.get("name"), item.get("ip")
         if not isinstance(name, str) or not name.strip():
             raise InventoryError(f"{where}: 'name' is required")
@@ -72,8 +76,10 @@ class FileInventory:
             if not ip.replace("-", "").replace(".", "").isalnum():
                 raise InventoryError(f"{where} ({name}): 'ip' {ip!r} is not an address or host name") from None
         port = item.get("port", 22)
-        if not isinstance(port, int) or not 0 < port < 65536:
-            raise InventoryError(f"{where} ({name}): 'port' must be 1..65535")
+        agent_port = item.get("agent_port", self.config.PARAM_ZABBIX_PORT)
+        for key, value in (("port", port), ("agent_port", agent_port)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
+                raise InventoryError(f"{where} ({name}): {key!r} must be 1..65535")
         tags = item.get("tags") or {}
         if not isinstance(tags, dict):
             raise InventoryError(f"{where} ({name}): 'tags' must be a mapping")
@@ -86,6 +92,7 @@ class FileInventory:
             key_file=item.get("key_file") or self.config.PARAM_SSH_KEY_FILE,
             provider=item.get("provider"),
             tags={str(k): str(v) for k, v in tags.items()},
+            agent_port=agent_port,
         )
         if host.rede is None:
             host = replace(host, rede=self.config.PARAM_REDE)

@@ -8,7 +8,8 @@ Selection, fixing what the original got wrong:
 - Monitored hosts only (status 0); hosts linked to a template in `EXCLUDE_TEMPLATE_IDS` dropped.
 - Endpoints only: the type PDV/SELF/CONCENTRADOR comes from a `PDV_TIPO`/`tipo`/`type` tag when
   it names one (`PDV_PADRAO` counts as PDV), else from the technical name.
-- Address: the main agent interface (type 1, main 1), not the first interface.
+- Address: the main agent interface (type 1, main 1), not the first interface; its port is the
+  agent port (a user macro there, which the API does not resolve, gives `PARAM_ZABBIX_PORT`).
 - Filters: `--loja`, `--pdv`, `--pdv-ip`, `--host`, `--tag k=v` (also sent to the API),
   `--agent-status` (read from the main agent interface: 0 unknown, 1 available, 2 unavailable),
   `--trigger-id` / `--trigger-name` (hosts with those triggers in PROBLEM state).
@@ -119,6 +120,12 @@ class ZabbixInventory:
                 hostids.update(str(h["hostid"]) for h in t.get("hosts", []))
         return hostids
 
+    def _agent_port(self, itf: Mapping[str, Any]) -> int:
+        text = str(itf.get("port", "")).strip()
+        if text.isdigit() and 0 < int(text) < 65536:
+            return int(text)
+        return self.config.PARAM_ZABBIX_PORT
+
     def _host(self, client: ZabbixClient, rec: Mapping[str, Any], filters: HostFilter) -> Host | None:
         name = str(rec["host"])
         excluded = {str(t) for t in self.config.EXCLUDE_TEMPLATE_IDS}
@@ -150,6 +157,7 @@ class ZabbixInventory:
             provider=provider,
             tags=tags,
             inventory_id=str(rec["hostid"]),
+            agent_port=self._agent_port(itf),
         )
         etype = endpoint_type_of(name, tags, host.endpoint_type if host.endpoint_type in ENDPOINT_TYPES else None)
         if etype is None:

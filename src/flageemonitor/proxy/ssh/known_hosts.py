@@ -33,11 +33,14 @@ def repin_hint(path: Path, ip: str, port: int) -> str:
 class HostKeyStore:
     """The pinned keys of one state directory, read once per run."""
 
-    def __init__(self, path: Path, policy: str = "pin") -> None:
+    def __init__(self, path: Path, policy: str = "pin", *, create_dirs: bool = True) -> None:
+        """`create_dirs=False` (a dry run): a new key is pinned on disk only when the state
+        directory already exists; otherwise it is trusted for this run only."""
         if policy not in POLICIES:
             raise ValueError(f"host key policy {policy!r}: expected one of {', '.join(POLICIES)}")
         self.path = path
         self.policy = policy
+        self.create_dirs = create_dirs
         self._keys: dict[str, list[asyncssh.SSHKey]] | None = None
 
     def _load(self) -> dict[str, list[asyncssh.SSHKey]]:
@@ -75,6 +78,8 @@ class HostKeyStore:
             return
         keys.setdefault(hid, []).append(key)
         algorithm, blob = key.export_public_key("openssh").decode("ascii").split()[:2]
+        if not self.create_dirs and not self.path.parent.is_dir():
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import posixpath
+import re
 import secrets
 import shlex
 import warnings
@@ -90,8 +91,8 @@ class Connector:
         self._keys: dict[str, asyncssh.SSHKey] = {}
 
     @classmethod
-    def for_state_dir(cls, settings: ConnectSettings, state_dir: Path) -> Connector:
-        return cls(settings, HostKeyStore(state_dir / "known_hosts", settings.host_key_policy))
+    def for_state_dir(cls, settings: ConnectSettings, state_dir: Path, *, create_dirs: bool = True) -> Connector:
+        return cls(settings, HostKeyStore(state_dir / "known_hosts", settings.host_key_policy, create_dirs=create_dirs))
 
     def _client_key(self, path: str) -> asyncssh.SSHKey:
         if path not in self._keys:
@@ -249,44 +250,60 @@ class SshSession:
         status = proc.exit_status if proc.exit_status is not None else (128 + 15 if proc.exit_signal else -1)
         return CommandResult(status, str(proc.stdout or ""), str(proc.stderr or ""))
 
-    async def put(self, data: bytes, remote_path: str, *, mode: int = 0o644, sudo: bool = False) -> None:
+    async def put(self, data: bytes, remote_path: str, *, mode: int = 0o644, sudo: bool = False,
+                  sha256: str | None = None, backup: str | None = None, owner: str | None = None) -> None:
         """Upload beside the target under a temporary name, then rename over it atomically.
-        With `sudo` for a non-root user the file goes to a private temp file first and is moved
-        into place by root."""
+
+        The bytes travel on the standard input of `cat` in an exec channel (no SFTP: many old
+        endpoints have no sftp-server), always as the login user: with `sudo` for a non-root user
+        they go to a private staging file in /tmp and root then moves them into place, so no
+        password ever shares a stream with the data. `sha256`: the temporary file's checksum is
+        verified on the endpoint before the rename (a mismatch leaves the target untouched).
+        `backup`: the current target, if any, is kept under this path (hard link, else copy).
+        `owner`: numeric `uid:gid` for the new file (root or sudo). Root needs one round trip."""
         elevated = sudo and not self.is_root
         directory, name = posixpath.split(remote_path)
-        tmp_name = f".{name}.flagee-{secrets.token_hex(6)}"
+        token = secrets.token_hex(6)
+        final_tmp = posixpath.join(directory or ".", f".{name}.flagee-{token}")
+        staging = f"/tmp/.{name}.flagee-stage-{token}" if elevated else None  # noqa: S108 - random, 0600
+        receive = f"umask 077; cat > {_q(staging or final_tmp)}"
+        place = place_script(final_tmp, remote_path, mode=mode, sha256=sha256, backup=backup, staging=staging,
+                             owner=owner)
+        line = receive + (f" || {{ rm -f -- {_q(staging)}; exit 1; }}" if staging else f" && {place}")
+        result = await self._exec_bytes(line, data, self.command_timeout, f"upload of {remote_path}")
+        if not result.ok:
+            tail = (result.stderr or result.stdout).strip()[-300:]
+            raise ActionFailed(f"{self.host.name}: upload of {remote_path} failed (exit {result.exit_status}): {tail}")
+        if elevated:
+            await self.run(place, sudo=True, check=True)
+
+    async def _exec_bytes(self, line: str, data: bytes, timeout: float, what: str) -> CommandResult:
+        """Run `line` with `data` as its standard input (binary safe), written in chunks that
+        wait for the channel's window: a fan-out of large uploads holds a window per host in
+        memory, not a copy of the file per host."""
+        if self.closed:
+            raise _unreachable(self.host, "connection already closed")
+
+        async def go() -> CommandResult:
+            proc = await self._conn.create_process(line, encoding=None)
+            view = memoryview(data)
+            for start in range(0, len(view), UPLOAD_CHUNK):
+                proc.stdin.write(view[start:start + UPLOAD_CHUNK])
+                await proc.stdin.drain()
+            proc.stdin.write_eof()
+            out, err = await proc.communicate()
+            status = proc.exit_status if proc.exit_status is not None else -1
+            return CommandResult(status, bytes(out or b"").decode("utf-8", "replace"),
+                                 bytes(err or b"").decode("utf-8", "replace"))
+
         try:
-            async with self._conn.start_sftp_client() as sftp:
-                if not elevated:
-                    tmp = posixpath.join(directory or ".", tmp_name)
-                    await self._write(sftp, tmp, data, mode)
-                    try:
-                        await sftp.posix_rename(tmp, remote_path)
-                    except asyncssh.SFTPError:
-                        await sftp.rename(tmp, remote_path)
-                    return
-                staging = posixpath.join("/tmp", tmp_name)  # noqa: S108 - random name, mode 0600, moved by root
-                await self._write(sftp, staging, data, 0o600)
+            return await asyncio.wait_for(go(), timeout=timeout)
         except TimeoutError:
             self.abort()
-            raise CommandTimeout(f"{self.host.name}: upload of {remote_path} timed out") from None
-        except asyncssh.SFTPError as exc:
-            raise ActionFailed(f"{self.host.name}: upload of {remote_path} failed: {exc.reason}") from None
-        final_tmp = posixpath.join(directory or ".", tmp_name)
-        script = (
-            f"cp -- {_q(staging)} {_q(final_tmp)} && chmod {mode:o} {_q(final_tmp)} && "
-            f"mv -f -- {_q(final_tmp)} {_q(remote_path)}; rc=$?; rm -f -- {_q(staging)}; exit $rc"
-        )
-        await self.run(script, sudo=True, check=True)
-
-    async def _write(self, sftp: asyncssh.SFTPClient, path: str, data: bytes, mode: int) -> None:
-        async def write() -> None:
-            async with sftp.open(path, "wb") as fh:
-                await fh.write(data)
-            await sftp.chmod(path, mode)
-
-        await asyncio.wait_for(write(), timeout=self.command_timeout)
+            raise CommandTimeout(f"{self.host.name}: {what} did not finish within {timeout:g}s") from None
+        except (asyncssh.Error, OSError) as exc:
+            self.abort()
+            raise _unreachable(self.host, f"connection lost during {what} ({type(exc).__name__})") from None
 
     def abort(self) -> None:
         if not self.closed:
@@ -304,3 +321,32 @@ class SshSession:
 
 
 _q = shlex.quote
+UPLOAD_CHUNK = 256 * 1024
+
+
+def place_script(tmp: str, target: str, *, mode: int, sha256: str | None, backup: str | None,
+                 staging: str | None, owner: str | None = None) -> str:
+    """POSIX sh that moves an uploaded temporary file over `target`: copy from `staging` (sudo
+    uploads), chmod, verify the checksum, keep the current target as `backup`, rename. Any
+    failure removes the temporary files and leaves the target as it was (exit 3: checksum)."""
+    steps = []
+    if staging is not None:
+        steps.append(f"cp -- {_q(staging)} {_q(tmp)}")
+    steps.append(f"chmod {mode:o} {_q(tmp)}")
+    if sha256 is not None:
+        if not all(c in "0123456789abcdef" for c in sha256) or len(sha256) != 64:
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        steps.append(f"set -- $(sha256sum {_q(tmp)}) && {{ [ \"$1\" = {sha256} ] || "
+                     f"{{ echo \"checksum mismatch after upload: $1\" >&2; false; }}; }}")
+    if owner is not None:
+        if not re.fullmatch(r"\d{1,10}:\d{1,10}", owner):
+            raise ValueError(f"owner must be numeric uid:gid: {owner!r}")
+        steps.append(f"chown {owner} {_q(tmp)}")
+    if backup is not None:
+        t, b = _q(target), _q(backup)
+        keep = f"{{ ln -- {t} {b} 2>/dev/null || cp -p -- {t} {b}; }}"
+        steps.append(f"{{ [ ! -e {t} ] || {{ rm -f -- {b} && {keep}; }}; }}")
+    steps.append(f"mv -f -- {_q(tmp)} {_q(target)}")
+    cleanup = f"rm -f -- {_q(tmp)}" + (f" {_q(staging)}" if staging is not None else "")
+    return " && ".join(steps) + f"; rc=$?; [ $rc -eq 0 ] || {cleanup}; " + (
+        f"rm -f -- {_q(staging)}; " if staging is not None else "") + "exit $rc"

@@ -1,7 +1,8 @@
 """The trapper items results are sent to, and the templates that carry them.
 
 Endpoint hosts (template `FlageeMonitor endpoint results`), per canonical action A:
-  `flageemonitor.status[A]`   text, JSON `{"status", "detail", "started_at", "version"}`
+  `flageemonitor.status[A]`   text, JSON `{"status", "changed", "changes", "detail", "started_at", "version"}`
+                              (status ok / changed / skipped / failed ...; changed: the endpoint changed)
   `flageemonitor.failed[A]`   unsigned, 1 when the status is a failure, else 0
   `flageemonitor.duration[A]` float, seconds
 The `<REDE>-PROXY` host (template `FlageeMonitor proxy`):

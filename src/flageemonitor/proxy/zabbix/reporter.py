@@ -55,8 +55,8 @@ def build_values(report: RunReport, config: BotConfig, *, now: int | None = None
         for r in report.hosts:
             values += [
                 ItemValue(r.host, keys.status_key(action), _json({
-                    "status": r.status.value, "detail": r.detail, "started_at": report.started_at,
-                    "version": report.action_version,
+                    "status": r.status.value, "changed": r.changed, "changes": len(r.changes),
+                    "detail": r.detail, "started_at": report.started_at, "version": report.action_version,
                 }), clock),
                 ItemValue(r.host, keys.failed_key(action), str(int(r.status.is_failure)), clock),
                 ItemValue(r.host, keys.duration_key(action), str(round(float(r.duration_s), 3)), clock),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from flageemonitor.cli_style import CONTEXT, QuietOpt, VerboseOpt, VersionOpt, plain_metavars, run_app
 from flageemonitor.server.cli import (
     admin_cmds,
     audit_cmds,
@@ -15,13 +16,20 @@ from flageemonitor.server.cli import (
     token_cmds,
 )
 
-app = typer.Typer(help="FlageeMonitor control plane server.", no_args_is_help=True, add_completion=False,
+plain_metavars()
+app = typer.Typer(help="FlageeMonitor control plane server.", no_args_is_help=True, context_settings=CONTEXT,
                   pretty_exceptions_enable=False)
 
 
 @app.callback()
-def _root(database_url: common.DbUrl = None) -> None:
+def _root(
+    database_url: common.DbUrl = None,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    version: VersionOpt = False,
+) -> None:
     common.GLOBAL["database_url"] = database_url
+    common.GLOBAL["log_level"] = "debug" if verbose else ("warning" if quiet else None)
 
 
 for module in (serve_cmds, client_cmds, token_cmds, config_cmds, audit_cmds, secrets_cmds, admin_cmds):
@@ -29,4 +37,4 @@ for module in (serve_cmds, client_cmds, token_cmds, config_cmds, audit_cmds, sec
 
 
 def main() -> None:
-    app(prog_name="flageemonitor-server")
+    run_app(app, "flageemonitor-server")

@@ -17,15 +17,15 @@ def register(app: typer.Typer) -> None:
 
 @audit_app.command("list")
 def audit_list(
-    limit: Annotated[int, typer.Option(help="newest entries to show")] = 50,
-    target: Annotated[str | None, typer.Option(help="e.g. network:DEMO or token:3")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="newest entries to show")] = 50,
+    target: Annotated[str | None, typer.Option(metavar="TARGET", help="e.g. network:DEMO or token:3")] = None,
     database_url_opt: DbUrl = None,
     as_json: JsonOut = False,
 ) -> None:
     """The audit log, newest first."""
     from flageemonitor.server.services import audit
 
-    with session(database_url_opt) as s:
+    with session(database_url_opt, readonly=True) as s:
         rows = [audit.summary(e) for e in audit.entries(s, limit, target)]
     if as_json:
         print_json(rows)

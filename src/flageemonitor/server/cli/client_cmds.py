@@ -18,20 +18,29 @@ def register(app: typer.Typer) -> None:
 
 
 @client_app.command("add")
-def client_add(name: str, database_url_opt: DbUrl = None) -> None:
+def client_add(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="client (company) name")],
+    database_url_opt: DbUrl = None,
+    as_json: JsonOut = False,
+) -> None:
     """Create a client."""
     from flageemonitor.server.services import clients
 
     with session(database_url_opt) as s:
         client = clients.add(s, name, actor())
-        typer.echo(f"client {client.name!r} created (id {client.id})")
+        result = {"id": client.id, "name": client.name}
+    if as_json:
+        print_json(result)
+    else:
+        typer.echo(f"client {result['name']!r} created (id {result['id']})")
 
 
 @client_app.command("list")
 def client_list(database_url_opt: DbUrl = None, as_json: JsonOut = False) -> None:
+    """List clients and their networks."""
     from flageemonitor.server.services import clients
 
-    with session(database_url_opt) as s:
+    with session(database_url_opt, readonly=True) as s:
         rows: list[dict[str, Any]] = [clients.summary(c) for c in clients.all_clients(s)]
     if as_json:
         print_json(rows)
@@ -42,14 +51,18 @@ def client_list(database_url_opt: DbUrl = None, as_json: JsonOut = False) -> Non
 
 @network_app.command("add")
 def network_add(
-    code: str,
-    client: Annotated[str, typer.Option("--client", help="owning client name")],
-    provider: Annotated[str | None, typer.Option(help="execution provider (arius, zanthus...)")] = None,
-    timezone: Annotated[str | None, typer.Option(help="IANA time zone for the installer default")] = None,
-    image: Annotated[str | None, typer.Option(help="proxy image for the installer default")] = None,
-    runtime_name: Annotated[str | None, typer.Option(help="container name for the installer default")] = None,
-    container_root: Annotated[str | None, typer.Option(help="container root for the installer default")] = None,
+    code: Annotated[str, typer.Argument(metavar="CODE", help="network code (rede), unique whatever its case")],
+    client: Annotated[str, typer.Option("--client", metavar="NAME", help="owning client name")],
+    provider: Annotated[str | None, typer.Option(metavar="NAME", help="execution provider (arius, zanthus...)")] = None,
+    timezone: Annotated[str | None, typer.Option(
+        metavar="ZONE", help="IANA time zone: installer default, and TIMEZONE of configs without one")] = None,
+    image: Annotated[str | None, typer.Option(metavar="IMAGE", help="proxy image for the installer default")] = None,
+    runtime_name: Annotated[str | None, typer.Option(
+        metavar="NAME", help="container name for the installer default")] = None,
+    container_root: Annotated[str | None, typer.Option(
+        metavar="PATH", help="container root for the installer default")] = None,
     database_url_opt: DbUrl = None,
+    as_json: JsonOut = False,
 ) -> None:
     """Create a network (rede) for a client."""
     from flageemonitor.server.services import networks
@@ -59,18 +72,23 @@ def network_add(
             s, client, code, actor(), provider=provider, timezone=timezone, image=image,
             runtime_name=runtime_name, container_root=container_root,
         )
-        typer.echo(f"network {net.code!r} created for client {client!r}")
+        result = {"code": net.code, "client": client, "provider": net.provider, "timezone": net.timezone}
+    if as_json:
+        print_json(result)
+    else:
+        typer.echo(f"network {result['code']!r} created for client {client!r}")
 
 
 @network_app.command("list")
 def network_list(
-    client: Annotated[str | None, typer.Option("--client")] = None,
+    client: Annotated[str | None, typer.Option("--client", metavar="NAME", help="only this client's")] = None,
     database_url_opt: DbUrl = None,
     as_json: JsonOut = False,
 ) -> None:
+    """List networks."""
     from flageemonitor.server.services import networks
 
-    with session(database_url_opt) as s:
+    with session(database_url_opt, readonly=True) as s:
         rows = [networks.summary(n) for n in networks.all_networks(s, client)]
     if as_json:
         print_json(rows)

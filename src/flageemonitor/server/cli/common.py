@@ -14,6 +14,7 @@ import typer
 from flageemonitor.core.errors import FlageeError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
     from flageemonitor.server.core.config import Settings
@@ -21,11 +22,14 @@ if TYPE_CHECKING:
 
 DbUrl = Annotated[
     str | None,
-    typer.Option("--database-url", help="SQLAlchemy URL; default FLAGEEMONITOR_DATABASE_URL or ./flageemonitor.db"),
+    typer.Option("--database-url", metavar="URL",
+                 help="database: a SQLite file path or a URL (sqlite:////abs.db, postgresql://user@host/db); "
+                 "default FLAGEEMONITOR_DATABASE_URL or ./flageemonitor.db"),
 ]
-JsonOut = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+JsonOut = Annotated[bool, typer.Option("--json", help="machine-readable output (errors too)")]
+Network = Annotated[str, typer.Option("--network", "--rede", metavar="CODE", help="network code (rede)")]
 
-GLOBAL: dict[str, str | None] = {"database_url": None}
+GLOBAL: dict[str, str | None] = {"database_url": None, "log_level": None}
 
 
 def settings(option: str | None = None) -> Settings:
@@ -60,22 +64,51 @@ def actor() -> str:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    """Say what went wrong in one line (JSON under --json) and return the Exit to raise."""
+    from flageemonitor.cli_style import emit_error
+
+    emit_error(message, code)
     return typer.Exit(code)
 
 
+def open_engine(url: str, *, readonly: bool = False) -> Engine:
+    """An engine for `url`; a malformed URL, or (read-only) a database that does not exist yet,
+    is one clear line. Read-only use never creates a database file."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from flageemonitor.server.core.config import URL_HINT, sqlite_path
+    from flageemonitor.server.core.db import make_engine
+
+    path = sqlite_path(url)
+    if readonly and path is not None and not path.exists():
+        raise fail(f"no database at {path} (create it with: flageemonitor-server db upgrade; "
+                   "or give --database-url / FLAGEEMONITOR_DATABASE_URL)")
+    try:
+        return make_engine(url)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        scheme = url.split("://", 1)[0]
+        raise fail(f"database URL {scheme}://…: {exc}; use {URL_HINT}") from None
+
+
 @contextmanager
-def session(option: str | None, migrate: bool = True) -> Iterator[Session]:
-    """A committed session on a migrated database; errors become one clear line and exit 1."""
+def session(option: str | None, migrate: bool = True, *, readonly: bool = False) -> Iterator[Session]:
+    """A committed session on a migrated database; errors become one clear line and exit 1.
+
+    `readonly`: the database must already exist at the latest schema; nothing is created or migrated.
+    """
     from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
     from flageemonitor.server import migrate as migrations
-    from flageemonitor.server.core.db import make_engine, make_sessionmaker, session_scope
+    from flageemonitor.server.core.db import make_sessionmaker, session_scope
 
-    url = database_url(option)
-    engine = make_engine(url)
+    engine = open_engine(database_url(option), readonly=readonly)
     try:
-        if migrate:
+        if readonly:
+            current, head = migrations.current_revision(engine), migrations.head_revision()
+            if current != head:
+                raise fail(f"the database is at schema {current or 'none'}, this version needs {head}: "
+                           "run flageemonitor-server db upgrade")
+        elif migrate:
             migrations.upgrade(engine)
         with session_scope(make_sessionmaker(engine)) as s:
             yield s

@@ -9,7 +9,16 @@ from typing import Annotated, Any
 
 import typer
 
-from flageemonitor.server.cli.common import DbUrl, JsonOut, actor, fail, print_json, secret_box, session
+from flageemonitor.server.cli.common import (
+    DbUrl,
+    JsonOut,
+    Network,
+    actor,
+    fail,
+    print_json,
+    secret_box,
+    session,
+)
 
 config_app = typer.Typer(help="Versioned config_bot.json per network.", no_args_is_help=True)
 
@@ -33,10 +42,11 @@ def _read_config_file(path: Path) -> Any:
 
 @config_app.command("set")
 def config_set(
-    file: Annotated[Path, typer.Argument(help="config_bot.json ('-' for stdin)")],
-    network: Annotated[str, typer.Option("--network", help="network code")],
-    comment: Annotated[str | None, typer.Option(help="why this change")] = None,
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="config_bot.json ('-' for stdin)")],
+    network: Network,
+    comment: Annotated[str | None, typer.Option(metavar="TEXT", help="why this change (kept in the history)")] = None,
     database_url_opt: DbUrl = None,
+    as_json: JsonOut = False,
 ) -> None:
     """Validate and store a new config version (refused with the failing field if invalid)."""
     from flageemonitor.server.services import configs
@@ -45,9 +55,14 @@ def config_set(
     box = secret_box(database_url_opt)
     with session(database_url_opt) as s:
         row = configs.store(s, network, data, actor(), comment, box=box)
-        for warning in configs.warnings_for(data):
-            typer.echo(f"warning: {warning}", err=True)
-        typer.echo(f"network {network!r}: config version {row.version} stored")
+        version = row.version
+    warnings = configs.warnings_for(data)
+    if as_json:
+        print_json({"network": network, "version": version, "warnings": warnings})
+        return
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(f"network {network!r}: config version {version} stored")
 
 
 ShowSecrets = Annotated[bool, typer.Option("--show-secrets", help="print secret values (passwords, tokens) in clear")]
@@ -55,8 +70,8 @@ ShowSecrets = Annotated[bool, typer.Option("--show-secrets", help="print secret 
 
 @config_app.command("show")
 def config_show(
-    network: Annotated[str, typer.Option("--network")],
-    version: Annotated[int | None, typer.Option("--version", help="default: the latest")] = None,
+    network: Network,
+    version: Annotated[int | None, typer.Option("--version", metavar="N", help="default: the latest")] = None,
     show_secrets: ShowSecrets = False,
     database_url_opt: DbUrl = None,
 ) -> None:
@@ -64,21 +79,21 @@ def config_show(
     from flageemonitor.server.services import configs
 
     box = secret_box(database_url_opt)
-    with session(database_url_opt) as s:
+    with session(database_url_opt, readonly=True) as s:
         body = configs.shown_body(configs.get(s, network, version), box, secrets=show_secrets)
     typer.echo(body, nl=False)
 
 
 @config_app.command("history")
 def config_history(
-    network: Annotated[str, typer.Option("--network")],
+    network: Network,
     database_url_opt: DbUrl = None,
     as_json: JsonOut = False,
 ) -> None:
     """Every version of the network's config, oldest first."""
     from flageemonitor.server.services import configs
 
-    with session(database_url_opt) as s:
+    with session(database_url_opt, readonly=True) as s:
         rows = [configs.version_summary(r) for r in configs.history(s, network)]
     if as_json:
         print_json(rows)
@@ -89,9 +104,10 @@ def config_history(
 
 @config_app.command("diff")
 def config_diff(
-    network: Annotated[str, typer.Option("--network")],
-    from_version: Annotated[int | None, typer.Option("--from", help="default: the version before --to")] = None,
-    to_version: Annotated[int | None, typer.Option("--to", help="default: the latest")] = None,
+    network: Network,
+    from_version: Annotated[int | None, typer.Option(
+        "--from", metavar="N", help="default: the version before --to")] = None,
+    to_version: Annotated[int | None, typer.Option("--to", metavar="N", help="default: the latest")] = None,
     show_secrets: ShowSecrets = False,
     database_url_opt: DbUrl = None,
 ) -> None:
@@ -99,16 +115,17 @@ def config_diff(
     from flageemonitor.server.services import configs
 
     box = secret_box(database_url_opt)
-    with session(database_url_opt) as s:
+    with session(database_url_opt, readonly=True) as s:
         text = configs.diff(s, network, from_version, to_version, box=box, secrets=show_secrets)
     typer.echo(text or "(no differences)", nl=not text)
 
 
 @config_app.command("rollback")
 def config_rollback(
-    network: Annotated[str, typer.Option("--network")],
-    to: Annotated[int, typer.Option("--to", help="version whose content becomes current")],
+    network: Network,
+    to: Annotated[int, typer.Option("--to", metavar="N", help="version whose content becomes current")],
     database_url_opt: DbUrl = None,
+    as_json: JsonOut = False,
 ) -> None:
     """Make an earlier version current again (as a new version; history is kept)."""
     from flageemonitor.server.services import configs
@@ -116,4 +133,8 @@ def config_rollback(
     box = secret_box(database_url_opt)
     with session(database_url_opt) as s:
         row = configs.rollback(s, network, to, actor(), box=box)
-        typer.echo(f"network {network!r}: version {row.version} now serves the content of version {to}")
+        version = row.version
+    if as_json:
+        print_json({"network": network, "version": version, "content_of": to})
+    else:
+        typer.echo(f"network {network!r}: version {version} now serves the content of version {to}")

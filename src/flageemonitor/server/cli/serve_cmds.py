@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from flageemonitor.core.errors import FlageeError
-from flageemonitor.server.cli.common import DbUrl, actor, database_url, fail, secret_box, session
+from flageemonitor.server.cli.common import (
+    GLOBAL,
+    DbUrl,
+    actor,
+    database_url,
+    fail,
+    open_engine,
+    secret_box,
+    session,
+)
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -20,16 +29,18 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(help="worker processes; they share state only through the database")] = 1,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(
+        metavar="N", help="worker processes; they share state only through the database")] = 1,
     database_url_opt: DbUrl = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    log_level: Annotated[str | None, typer.Option(
+        metavar="LEVEL", help="uvicorn log level: debug, info, warning, error (default info; -v/-q)")] = None,
 ) -> None:
     """Run the HTTP API (migrates the database first)."""
     url = database_url(database_url_opt)
     migrate(url)
-    run_server(url, host, port, workers, log_level)
+    run_server(url, host, port, workers, log_level or GLOBAL["log_level"] or "info")
 
 
 def migrate(url: str) -> None:
@@ -37,10 +48,10 @@ def migrate(url: str) -> None:
     from sqlalchemy.exc import OperationalError
 
     from flageemonitor.server import migrate as migrations
-    from flageemonitor.server.core.db import make_engine, make_sessionmaker, session_scope
+    from flageemonitor.server.core.db import make_sessionmaker, session_scope
     from flageemonitor.server.services import configs
 
-    engine = make_engine(url)
+    engine = open_engine(url)
     try:
         migrations.upgrade(engine)
         with session_scope(make_sessionmaker(engine)) as s:
@@ -99,9 +110,8 @@ def db_upgrade(database_url_opt: DbUrl = None) -> None:
 def db_current(database_url_opt: DbUrl = None) -> None:
     """Print the schema revision of the database and the latest one shipped."""
     from flageemonitor.server import migrate as migrations
-    from flageemonitor.server.core.db import make_engine
 
-    engine = make_engine(database_url(database_url_opt))
+    engine = open_engine(database_url(database_url_opt), readonly=True)
     try:
         typer.echo(f"current: {migrations.current_revision(engine)}  head: {migrations.head_revision()}")
     finally:
@@ -133,8 +143,8 @@ def db_prune(database_url_opt: DbUrl = None) -> None:
 
 
 def demo(
-    host: Annotated[str, typer.Option(help="address to serve on with --serve")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to serve on with --serve")] = 8000,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="address to serve on with --serve")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="port to serve on with --serve")] = 8000,
     serve_after: Annotated[bool, typer.Option("--serve", help="then run the server")] = False,
     database_url_opt: DbUrl = None,
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -208,29 +209,27 @@ def _comparable(doc: dict[str, Any] | None) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
-def seal_all(s: Session, box: SecretBox) -> int:
-    """Seal secrets stored in clear (versions written before encryption at rest); returns how many."""
+def _rewrite_bodies(s: Session, rewrite: Callable[[str], str]) -> int:
+    """Apply `rewrite` to every stored body; returns how many rows changed. The bodies served and
+    the ETags stay the same: only how the secrets are sealed changes."""
     changed = 0
     for row in s.scalars(select(ConfigVersion).order_by(ConfigVersion.id)):
-        body = box.seal_body(row.body)
+        body = rewrite(row.body)
         if body != row.body:
             row.body = body
             changed += 1
     s.flush()
     return changed
+
+
+def seal_all(s: Session, box: SecretBox) -> int:
+    """Seal secrets stored in clear (versions written before encryption at rest)."""
+    return _rewrite_bodies(s, box.seal_body)
 
 
 def reseal_all(s: Session, box: SecretBox) -> int:
-    """Every stored version re-encrypted with the box's current key (plaintext secrets sealed);
-    returns how many rows changed. Bodies served and ETags are unchanged."""
-    changed = 0
-    for row in s.scalars(select(ConfigVersion).order_by(ConfigVersion.id)):
-        body = box.reseal_body(row.body)
-        if body != row.body:
-            row.body = body
-            changed += 1
-    s.flush()
-    return changed
+    """Every stored version re-encrypted with the box's current key (plaintext secrets sealed)."""
+    return _rewrite_bodies(s, box.reseal_body)
 
 
 def rollback(s: Session, code: str, to: int, actor: str, *, box: SecretBox) -> ConfigVersion:

@@ -1,0 +1,99 @@
+"""Verification helpers: is the process of a PID file alive (and is it the right program), does
+it listen on a TCP port. Read from /proc (busybox has no pgrep/pkill, Slackware 13 has no ss).
+
+`process_probe(pidfile)` is a probe command; `parse_process` reads its output. A socket counts
+as the process's when its inode is among the process's open files (read as root); when the
+file descriptors cannot be read, any LISTEN socket on the port counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
+_MARK = "@@proc:"
+LISTEN = "0A"
+
+
+def process_probe(pidfile: str, port: int | None = None) -> str:
+    """Read-only shell: the PID in `pidfile`, its command line, its socket inodes and the
+    kernel's TCP tables (with `port`, only the lines naming that port: a host with many sockets
+    sends little)."""
+    q = shlex.quote(pidfile)
+    tables = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null"
+    if port is not None:
+        tables += f" | grep -i ':{int(port):04X} '"
+    return (
+        f"p=$(head -n 1 {q} 2>/dev/null); case \"$p\" in ''|*[!0-9]*) p= ;; esac; "
+        f"echo '{_MARK}pid'; echo \"$p\"; "
+        f"echo '{_MARK}cmdline'; if [ -n \"$p\" ] && [ -r /proc/$p/cmdline ]; then "
+        "tr '\\000' ' ' < /proc/$p/cmdline; echo; fi; "
+        f"echo '{_MARK}fds'; if [ -n \"$p\" ]; then ls -l /proc/$p/fd 2>/dev/null | grep socket; fi; "
+        f"echo '{_MARK}tcp'; {tables}; true"
+    )
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    pid: int | None
+    cmdline: str = ""
+    sockets: frozenset[int] = frozenset()
+    listening: dict[int, frozenset[int]] = field(default_factory=dict)  # port -> socket inodes
+
+    @property
+    def alive(self) -> bool:
+        return self.pid is not None and bool(self.cmdline)
+
+    def runs(self, program: str) -> bool:
+        """Alive, and its command line names `program` (its first word or an argument)."""
+        return self.alive and any(program in word for word in self.cmdline.split())
+
+    def listens_on(self, port: int) -> bool:
+        inodes = self.listening.get(port, frozenset())
+        if not inodes:
+            return False
+        return not self.sockets or bool(inodes & self.sockets)
+
+
+def listening_ports(tcp_tables: str) -> dict[int, frozenset[int]]:
+    """Ports in LISTEN state and their socket inodes, from /proc/net/tcp and tcp6."""
+    found: dict[int, set[int]] = {}
+    for line in tcp_tables.splitlines():
+        cols = line.split()
+        if len(cols) < 10 or ":" not in cols[1] or cols[3] != LISTEN:
+            continue
+        try:
+            port = int(cols[1].rsplit(":", 1)[1], 16)
+            inode = int(cols[9])
+        except ValueError:
+            continue
+        found.setdefault(port, set()).add(inode)
+    return {port: frozenset(inodes) for port, inodes in found.items()}
+
+
+def parse_process(output: str) -> ProcessState:
+    from flageemonitor.core.facts import split_sections
+
+    sec = split_sections(output, _MARK)
+    pid_text = next((ln.strip() for ln in sec.get("pid", []) if ln.strip()), "")
+    pid = int(pid_text) if pid_text.isdigit() else None
+    cmdline = " ".join(ln.strip() for ln in sec.get("cmdline", []) if ln.strip())
+    sockets = frozenset(int(m) for ln in sec.get("fds", []) for m in re.findall(r"socket:\[(\d+)\]", ln))
+    return ProcessState(pid, cmdline if pid else "", sockets, listening_ports("\n".join(sec.get("tcp", []))))
+
+
+async def wait_until(check: Callable[[], Awaitable[T]], ok: Callable[[T], bool], *, deadline_s: float,
+                     interval_s: float = 0.5) -> T:
+    """Call `check` until `ok(result)` or the deadline; returns the last result either way."""
+    end = time.monotonic() + deadline_s
+    while True:
+        result = await check()
+        if ok(result) or time.monotonic() >= end:
+            return result
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,498 @@
+"""Collect from each store database to the BI: cursor → stream → spool → send.
+
+Per concentrator (at most `PARALLEL_STORES` at once; one down never stops the others):
+
+1. Take the queue's lock (`<collector>@<address>`): a second run of the same collector on the same
+   store database reports "in progress" and touches nothing.
+2. A sender thread starts draining the queue (backlog of earlier runs first, in order).
+3. The reader streams the rows after the cursor (minus the look-back) with a server-side cursor,
+   skips rows already spooled (fingerprints), maps each row to the BI payload and packs batches.
+   Every `CHUNK_BATCHES` batches go to the spool in one transaction together with the advanced
+   cursor. The reader never waits for the BI, so a slow or hanging BI cannot make the database
+   connection time out, and memory stays flat whatever the table size.
+4. The sender POSTs each spooled batch and removes it only after a 2xx. A refused batch (4xx) is
+   moved to `<queue>.rejected` and logged; an unavailable BI is retried with backoff and, after
+   `MAX_FAILURES` in a row, left for the next run. After the reader finishes the sender has
+   `PARAM_COLLECTOR_DRAIN_S` seconds.
+
+`--dtini/--dtfim` read exactly that range (bound parameters), send every row in it again and leave
+the cursor alone. `--loja N` reads one store and keeps its own cursor (`<address>/loja=N`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flageemonitor.core.config_model import BotConfig
+from flageemonitor.core.errors import ActionFailed, FlageeError
+from flageemonitor.proxy.actions.base import ActionOutcome
+from flageemonitor.proxy.collectors import traps
+from flageemonitor.proxy.collectors.bi import BiClient, BiError, BiRejected
+from flageemonitor.proxy.collectors.cursor import Cursor, CursorStore, fingerprint
+from flageemonitor.proxy.collectors.dates import parse_range, shift
+from flageemonitor.proxy.collectors.payload import Field, columns, python_json, sql_json, supports_json
+from flageemonitor.proxy.collectors.stores import (
+    Concentrator,
+    concentrators,
+    mysql_connect,
+    mysql_error,
+    mysql_stream,
+    nothing_configured,
+    parse_loja,
+)
+from flageemonitor.proxy.spool import Spool, SpoolError, consumer_lock, spool_path
+
+log = logging.getLogger("flageemonitor.collectors")
+
+CHUNK_BATCHES = 25
+MAX_FAILURES = 3
+BACKOFF_S = (1.0, 2.0, 4.0)
+PARALLEL_STORES = 4
+PEEK = 20
+# stores whose network only reports these lojas (the original's special case for PARAM_REDE ESTRELA)
+NETWORK_LOJAS: dict[str, tuple[int, ...]] = {"ESTRELA": tuple(range(100, 107))}
+
+
+
+@dataclass(frozen=True)
+class BiCollector:
+    """What one collector reads and how a row becomes the BI's payload."""
+
+    name: str  # canonical action; also the cursor's source and the queue's prefix
+    label: str  # shown in traps and logs, e.g. "NFCE"
+    database: str
+    table: str
+    fields: tuple[Field, ...]  # the payload of one row
+    position: str | None  # the time column the cursor follows; None: a small table sent as a snapshot
+    path: str  # BI endpoint
+    batch_size: int = 200
+    start_days: float = 1.0
+    condition: str = ""  # a fixed SQL predicate (never user input)
+    trap: str | None = None
+
+    def queue(self, origin: str) -> str:
+        return f"{self.name}@{origin}"
+
+
+@dataclass(frozen=True)
+class Options:
+    rede: str
+    loja: int | None = None
+    window: tuple[datetime, datetime | None] | None = None
+    lookback_s: float = 600
+    start_days: float | None = None
+    batch_size: int | None = None
+    drain_s: float = 120
+    db_timeout: float = 30
+    max_bytes: int = 256 * 1024 * 1024
+    dry_run: bool = False
+
+
+@dataclass
+class OriginReport:
+    """One concentrator's part of a run."""
+
+    concentrator: str
+    read: int = 0
+    spooled_now: int = 0
+    duplicates: int = 0
+    sent: int = 0
+    rejected: int = 0
+    pending: int = 0
+    cursor: str | None = None
+    error: str = ""
+    plan: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"concentrator": self.concentrator, "read": self.read, "new": self.spooled_now,
+                "skipped_already_sent": self.duplicates, "sent": self.sent, "rejected": self.rejected,
+                "spooled": self.pending, "cursor": self.cursor, "error": self.error or None,
+                **({"plan": self.plan} if self.plan else {})}
+
+    def line(self) -> str:
+        if self.plan:
+            return f"{self.concentrator}: {self.plan}"
+        text = (f"{self.concentrator}: read {self.read}, new {self.spooled_now}, sent {self.sent}, "
+                f"spooled {self.pending}")
+        if self.rejected:
+            text += f", rejected {self.rejected}"
+        return text + (f"; ERROR {self.error}" if self.error else "")
+
+
+# ---------------------------------------------------------------- options
+def _per_collector(value: dict[str, int] | int | None, names: Sequence[str]) -> int | None:
+    if isinstance(value, dict):
+        for name in names:
+            if name in value:
+                return int(value[name])
+        return None
+    return int(value) if value is not None else None
+
+
+def options_for(collector_names: Sequence[str], config: BotConfig, args: dict[str, Any], dry_run: bool) -> Options:
+    """Options from the config and the run's arguments (`loja`, `dtini`, `dtfim`)."""
+    size = _per_collector(config.PARAM_BI_BATCH_SIZE, collector_names)
+    if size is not None and size < 1:
+        raise ActionFailed(f"PARAM_BI_BATCH_SIZE for {collector_names[0]} must be at least 1")
+    dtini, dtfim = args.get("dtini"), args.get("dtfim")
+    return Options(
+        rede=config.PARAM_REDE, loja=parse_loja(args.get("loja")),
+        window=parse_range(str(dtini) if dtini else None, str(dtfim) if dtfim else None),
+        lookback_s=config.PARAM_COLLECTOR_LOOKBACK_S, start_days=config.PARAM_COLLECTOR_START_DAYS,
+        batch_size=size, drain_s=config.PARAM_COLLECTOR_DRAIN_S, db_timeout=config.DB_TIMEOUT,
+        max_bytes=config.PARAM_SPOOL_MAX_MB * 1024 * 1024, dry_run=dry_run,
+    )
+
+
+def origin_of(conc: Concentrator, opts: Options) -> str:
+    return conc.address if opts.loja is None else f"{conc.address}/loja={opts.loja}"
+
+
+# ---------------------------------------------------------------- the query
+def build_query(c: BiCollector, opts: Options, cursor: Cursor, *, in_database: bool) -> tuple[str, tuple[Any, ...]]:
+    """SELECT position, then the row's JSON (`in_database`) or its raw columns, with every value
+    bound: the range, the cursor minus the look-back, or the first-run window."""
+    where: list[str] = [c.condition] if c.condition else []
+    params: list[Any] = []
+    if in_database:
+        expr, select_params = sql_json(c.fields, opts.rede)
+        select = [expr]
+    else:
+        select, select_params = columns(c.fields), []
+    if c.position is not None:
+        if opts.window is not None:
+            where.append(f"{c.position} >= %s")
+            params.append(opts.window[0])
+            if opts.window[1] is not None:
+                where.append(f"{c.position} <= %s")
+                params.append(opts.window[1])
+        elif cursor.position is not None:
+            where.append(f"{c.position} >= %s")
+            params.append(shift(cursor.position, -opts.lookback_s))
+        else:
+            days = c.start_days if opts.start_days is None else opts.start_days
+            if days > 0:
+                where.append(f"{c.position} >= NOW() - INTERVAL %s SECOND")
+                params.append(int(days * 86400))
+            else:
+                where.append(f"{c.position} IS NOT NULL")
+    lojas = NETWORK_LOJAS.get(opts.rede.upper(), ())
+    if opts.loja is not None:
+        where.append("nroloja = %s")
+        params.append(opts.loja)
+    elif lojas:
+        where.append(f"nroloja IN ({', '.join(['%s'] * len(lojas))})")
+        params.extend(lojas)
+    sql = f"SELECT {c.position or 'NULL'}, {', '.join(select)} FROM {c.table}"  # noqa: S608 - constants; values bound
+    if where:
+        sql += " WHERE " + " AND ".join(f"({w})" for w in where)
+    if c.position is not None:
+        sql += f" ORDER BY {c.position}"
+    return sql, tuple(select_params + params)
+
+
+def fast_conversions() -> dict[Any, Any]:
+    """PyMySQL converters giving the payload's types directly: DECIMAL as float, dates and times as
+    their text (a position compares as text; the payload wants ISO text anyway)."""
+    from pymysql.constants import FIELD_TYPE
+    from pymysql.converters import conversions
+
+    conv = dict(conversions)
+    for t in (FIELD_TYPE.DECIMAL, FIELD_TYPE.NEWDECIMAL):
+        conv[t] = float
+    for t in (FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP, FIELD_TYPE.DATE, FIELD_TYPE.TIME):
+        conv[t] = str
+    return conv
+
+
+def encode(batch: list[str]) -> bytes:
+    """A batch body from rows' JSON texts."""
+    return ("[" + ",".join(batch) + "]").encode("utf-8")
+
+
+def row_stream(c: BiCollector, conn: Any, opts: Options, cursor: Cursor,
+               in_database: bool | None = None) -> Iterator[tuple[str | None, str]]:
+    """(position text, row JSON) for each row to consider, in position order. `in_database`
+    defaults to what the server supports."""
+    if in_database is None:
+        in_database = supports_json(conn.get_server_info())
+    sql, params = build_query(c, opts, cursor, in_database=in_database)
+    if in_database:
+        for pos, text in mysql_stream(conn, sql, params):
+            yield (None if pos is None else str(pos)), text
+        return
+    render = python_json(c.fields, opts.rede)
+    for row in mysql_stream(conn, sql, params):
+        yield (None if row[0] is None else str(row[0])), render(row[1:])
+
+
+# ---------------------------------------------------------------- reader
+class _SamePosition:
+    """Exact duplicate rows in one read (same position, same values) count once. Only rows
+    sharing a position are fingerprinted, so ordinary rows cost nothing."""
+
+    def __init__(self) -> None:
+        self.pos: str | None = None
+        self.rows: list[str] = []
+        self.fps: set[bytes] | None = None
+
+    def repeated(self, pos: str | None, row: str) -> bool:
+        if pos != self.pos:
+            self.pos, self.rows, self.fps = pos, [row], None
+            return False
+        if self.fps is None:
+            self.fps = {fingerprint(r) for r in self.rows}
+            self.rows = []
+        fp = fingerprint(row)
+        if fp in self.fps:
+            return True
+        self.fps.add(fp)
+        return False
+
+
+class _Reader:
+    def __init__(self, c: BiCollector, config: BotConfig, spool: Spool, opts: Options, origin: str,
+                 report: OriginReport, wake: threading.Event) -> None:
+        self.c, self.config, self.spool, self.opts = c, config, spool, opts
+        self.origin, self.queue, self.report, self.wake = origin, c.queue(origin), report, wake
+        self.cursors = CursorStore(spool.connection)
+        self.size = opts.batch_size or c.batch_size
+        self.bodies: list[tuple[bytes, int]] = []
+        self.rows: list[tuple[str, str]] = []  # (position, JSON) of the rows in `bodies`
+        self.snapshot: list[bytes] = []
+        self.snapshot_set: set[bytes] = set()
+
+    def run(self, address: str) -> None:
+        import pymysql
+
+        ranged = self.opts.window is not None
+        cursor = Cursor(None) if ranged else self.cursors.load(self.c.name, self.origin, self.opts.lookback_s)
+        self.report.cursor = cursor.position
+        conn = mysql_connect(address, self.config, self.c.database, timeout=self.opts.db_timeout,
+                             conv=fast_conversions())
+        batch: list[str] = []
+        pending: list[tuple[str, str]] = []
+        seen, last = cursor.seen, cursor.position
+        snapshot = self.c.position is None
+        same = _SamePosition()
+        try:
+            for pos, text in row_stream(self.c, conn, self.opts, cursor):
+                self.report.read += 1
+                if snapshot:
+                    fp = fingerprint(text)
+                    if fp in self.snapshot_set:
+                        self.report.duplicates += 1
+                        continue
+                    self.snapshot.append(fp)
+                    self.snapshot_set.add(fp)
+                    if fp in seen and not ranged:
+                        self.report.duplicates += 1
+                        continue
+                elif same.repeated(pos, text) or (seen and last is not None and pos is not None and pos <= last
+                                                  and fingerprint(text) in seen):
+                    self.report.duplicates += 1
+                    continue
+                batch.append(text)
+                pending.append((pos or "", text))
+                if len(batch) >= self.size:
+                    self.bodies.append((encode(batch), len(batch)))
+                    self.rows.extend(pending)
+                    batch, pending = [], []
+                    if len(self.bodies) >= CHUNK_BATCHES and not snapshot:
+                        self.commit()
+        except pymysql.MySQLError as exc:
+            raise mysql_error(address, self.config, self.c.database, exc) from None
+        finally:
+            conn.close()
+        if batch:
+            self.bodies.append((encode(batch), len(batch)))
+            self.rows.extend(pending)
+        self.commit(final=True)
+
+    def commit(self, final: bool = False) -> None:
+        """Spool the packed batches and advance the cursor, in one transaction."""
+        ranged = self.opts.window is not None
+        snapshot = self.c.position is None
+        if not self.bodies and (ranged or not (final and snapshot)):
+            return
+        with self.spool.transaction() as db:
+            self.spool.put(self.queue, self.bodies, db=db)
+            if not ranged and snapshot:
+                self.cursors.save_snapshot(db, self.c.name, self.origin, self.snapshot)
+            elif not ranged and self.rows:
+                position = self.rows[-1][0]
+                cutoff = shift(position, -self.opts.lookback_s)
+                fps = [(fingerprint(text), pos) for pos, text in self.rows if pos >= cutoff]
+                self.cursors.save(db, self.c.name, self.origin, position, fps, self.opts.lookback_s)
+                self.report.cursor = position
+        self.report.spooled_now += sum(n for _, n in self.bodies)
+        self.bodies, self.rows = [], []
+        self.wake.set()
+
+
+# ---------------------------------------------------------------- sender
+class _Sender:
+    def __init__(self, c: BiCollector, config: BotConfig, path: Path, queue: str, opts: Options,
+                 reader_done: threading.Event, wake: threading.Event) -> None:
+        self.c, self.config, self.path, self.queue, self.opts = c, config, path, queue, opts
+        self.reader_done, self.wake = reader_done, wake
+        self.sent = self.rejected = self.items = 0
+        self.error = ""
+
+    def run(self) -> None:
+        try:
+            with Spool(self.path, max_bytes=self.opts.max_bytes, durable=False) as spool, BiClient(self.config) as bi:
+                try:
+                    self._drain(spool, bi)
+                finally:
+                    spool.delivered(self.queue, self.items)
+        except FlageeError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # reported with the concentrator, never a silent thread death
+            log.exception("%s: sender failed", self.queue)
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def _drain(self, spool: Spool, bi: BiClient) -> None:
+        failures = 0
+        deadline: float | None = None
+        while True:
+            if deadline is None and self.reader_done.is_set():
+                deadline = time.monotonic() + self.opts.drain_s
+            items = spool.peek(self.queue, PEEK)
+            if not items:
+                if self.reader_done.is_set():
+                    return
+                self.wake.wait(0.5)
+                self.wake.clear()
+                continue
+            for item in items:
+                if deadline is not None and time.monotonic() > deadline:
+                    self.error = (f"sending stopped after PARAM_COLLECTOR_DRAIN_S={self.opts.drain_s:g}s; "
+                                  "the rest stays spooled")
+                    return
+                try:
+                    bi.post(self.c.path, item.body)
+                except BiRejected as exc:
+                    spool.move(item, f"{self.queue}.rejected")
+                    self.rejected += item.records
+                    log.error("%s: BI refused a batch of %d rows for good (%s); kept in %s.rejected",
+                              self.queue, item.records, exc, self.queue)
+                    continue
+                except BiError as exc:
+                    failures += 1
+                    self.error = str(exc)
+                    spool.note_error(self.queue, str(exc))
+                    log.warning("%s: %s (attempt %d of %d)", self.queue, exc, failures, MAX_FAILURES)
+                    if failures >= MAX_FAILURES:
+                        return
+                    threading.Event().wait(BACKOFF_S[min(failures, len(BACKOFF_S)) - 1])
+                    break
+                spool.ack(item)
+                self.sent += item.records
+                self.items += 1
+                failures, self.error = 0, ""
+
+
+# ---------------------------------------------------------------- one concentrator, the whole run
+def _collect_one(c: BiCollector, config: BotConfig, state_dir: Path, opts: Options,
+                 conc: Concentrator) -> OriginReport:
+    origin = origin_of(conc, opts)
+    queue = c.queue(origin)
+    report = OriginReport(conc.address)
+    path = spool_path(state_dir)
+    with consumer_lock(state_dir, queue) as held:
+        if not held:
+            report.error = f"another run of {c.name} is collecting from {origin}; nothing done"
+            return report
+        reader_done, wake = threading.Event(), threading.Event()
+        sender = _Sender(c, config, path, queue, opts, reader_done, wake)
+        thread = threading.Thread(target=sender.run, name=f"send-{queue}", daemon=True)
+        thread.start()
+        try:
+            # NORMAL sync is enough here: the cursor commits with the rows, so a power cut that rolls
+            # back a transaction rolls back its cursor too, and the rows are read again
+            with Spool(path, max_bytes=opts.max_bytes, durable=False) as spool:
+                try:
+                    _Reader(c, config, spool, opts, origin, report, wake).run(conc.address)
+                except FlageeError as exc:
+                    report.error = str(exc)
+                except Exception as exc:  # one concentrator's failure is its report, not the run's end
+                    log.exception("%s: reading failed", queue)
+                    report.error = f"{type(exc).__name__}: {exc}"
+                finally:
+                    reader_done.set()
+                    wake.set()
+                    thread.join()
+                stats = spool.stats([queue])
+                report.pending = stats[0].records if stats else 0
+        except SpoolError as exc:  # the state volume is full or unwritable: nothing was read
+            report.error = str(exc)
+            reader_done.set()
+            thread.join()
+        finally:
+            reader_done.set()
+        report.sent, report.rejected = sender.sent, sender.rejected
+        if sender.error:
+            report.error = "; ".join(filter(None, [report.error, sender.error]))
+    log.info("%s %s", c.name, report.line())
+    return report
+
+
+def _plan_one(c: BiCollector, state_dir: Path, opts: Options, conc: Concentrator) -> OriginReport:
+    origin = origin_of(conc, opts)
+    report = OriginReport(conc.address)
+    path = spool_path(state_dir)
+    cursor = Cursor(None)
+    if path.exists():
+        with Spool(path, max_bytes=opts.max_bytes) as spool:
+            cursor = CursorStore(spool.connection).load(c.name, origin, opts.lookback_s)
+            stats = spool.stats([c.queue(origin)])
+            report.pending = stats[0].records if stats else 0
+    report.cursor = cursor.position
+    if c.position is None:
+        what = "the whole table (only rows not sent before)"
+    elif opts.window is not None:
+        what = f"{c.position} from {opts.window[0]} to {opts.window[1] or 'now'} (all rows, cursor unchanged)"
+    elif cursor.position is not None:
+        what = f"{c.position} from {shift(cursor.position, -opts.lookback_s)} (cursor {cursor.position})"
+    else:
+        days = c.start_days if opts.start_days is None else opts.start_days
+        what = f"{c.position} of the last {days:g} day(s) (first run)" if days > 0 else "the whole table (first run)"
+    report.plan = f"would read {c.table} {what}; {report.pending} rows spooled"
+    return report
+
+
+def collect(c: BiCollector, config: BotConfig, state_dir: Path, opts: Options) -> ActionOutcome:
+    stores = concentrators(config)
+    if not stores:
+        return nothing_configured()
+    if opts.dry_run:
+        reports = [_plan_one(c, state_dir, opts, s) for s in stores]
+    else:
+        BiClient(config).close()  # a missing BI setting fails the run before any database is read
+        with Spool(spool_path(state_dir), max_bytes=opts.max_bytes, durable=False) as spool:
+            CursorStore(spool.connection)  # the file and its tables exist before the threads open it
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_STORES, len(stores))) as pool:
+            reports = list(pool.map(lambda s: _collect_one(c, config, state_dir, opts, s), stores))
+        if c.trap:
+            traps.send(config, [traps.status_value(config, c.trap, not r.error, f"{c.label} - {r.line()}")
+                                for r in reports])
+    failed = [r for r in reports if r.error]
+    detail = (f"{len(stores)} store database(s): read {sum(r.read for r in reports)}, "
+              f"new {sum(r.spooled_now for r in reports)}, sent {sum(r.sent for r in reports)}, "
+              f"spooled {sum(r.pending for r in reports)}")
+    if opts.dry_run:
+        detail = f"{len(stores)} store database(s); nothing read or sent (dry run)"
+    if failed:
+        detail += f"; {len(failed)} failed: " + "; ".join(f"{r.concentrator}: {r.error}" for r in failed)
+    return ActionOutcome(ok=not failed, detail=detail, data={
+        "collector": c.name, "dry_run": opts.dry_run, "range": bool(opts.window),
+        "concentrators": [r.to_dict() for r in reports], "lines": [r.line() for r in reports]})
