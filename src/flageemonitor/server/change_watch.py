@@ -40,6 +40,7 @@ class SqliteWatch:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._conn: sqlite3.Connection | None = None
+        self._cursor: sqlite3.Cursor | None = None
         self._lock = threading.Lock()
         self._data_version: int | None = None
         self._generation: int | None = None
@@ -47,16 +48,17 @@ class SqliteWatch:
     def stamp(self) -> int | None:
         with self._lock:
             try:
-                if self._conn is None:
+                if self._cursor is None:
                     if not self._path.exists():
                         return None
                     self._conn = sqlite3.connect(
                         self._path, timeout=self.BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
                     )
-                data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+                    self._cursor = self._conn.cursor()
+                data_version = self._cursor.execute("PRAGMA data_version").fetchone()[0]
                 if data_version != self._data_version:
                     # read after the data version: a commit in between only makes the next call re-read
-                    row = self._conn.execute("SELECT generation FROM server_state WHERE id = 1").fetchone()
+                    row = self._cursor.execute("SELECT generation FROM server_state WHERE id = 1").fetchone()
                     self._generation = int(row[0]) if row else 0
                     self._data_version = data_version
                 return self._generation
@@ -71,7 +73,7 @@ class SqliteWatch:
     def _close(self) -> None:
         if self._conn is not None:
             self._conn.close()
-            self._conn = None
+        self._conn = self._cursor = None
         self._data_version = self._generation = None
 
 
