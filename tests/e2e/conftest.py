@@ -124,7 +124,12 @@ class Scene:
         return json.loads(out)[0]  # type: ignore[no-any-return]
 
     def running_version(self) -> str:
-        return self.versions.get(self.inspect(RUNTIME)["Image"].removeprefix("sha256:"), "?")
+        """The version the runtime container runs; "" while no container has the name (a swap
+        removes the old container, then renames the new one)."""
+        proc = self.oci.docker("inspect", RUNTIME, check=False)
+        if proc.returncode != 0:
+            return ""
+        return self.versions.get(json.loads(proc.stdout)[0]["Image"].removeprefix("sha256:"), "?")
 
     def status(self) -> dict[str, Any]:
         out = self.oci.docker("exec", RUNTIME, "flageemonitor", "status", "--json").stdout

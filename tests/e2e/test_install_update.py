@@ -192,7 +192,11 @@ def test_update_image_rolls_back_a_release_that_never_becomes_healthy(scene: Sce
     # a fixed release: with nobody running the wrapper, the hold container takes it through the
     # health gate, then Watchtower runs again and the hold container is gone
     scene.build("4.0.0")
-    wait_for(lambda: scene.running_version() == "4.0.0", 240, "the hold container to deploy 4.0.0")
+    try:
+        wait_for(lambda: scene.running_version() == "4.0.0", 240, "the hold container to deploy 4.0.0")
+    except AssertionError:
+        logs = scene.oci.docker("logs", "--tail", "60", HOLD, check=False)
+        raise AssertionError(f"the hold container did not deploy 4.0.0; its log:\n{logs.stdout}{logs.stderr}") from None
     wait_for(lambda: scene.inspect(WATCHTOWER)["State"]["Running"], 60, "Watchtower to run again")
     wait_for(lambda: HOLD not in scene.oci.container_names(), 60, "the hold container to remove itself")
     assert sorted(scene.oci.container_names()) == sorted([RUNTIME, WATCHTOWER])

@@ -82,7 +82,8 @@ def test_an_inventory_error_is_exit_3_on_every_action_and_lists_the_accepted_key
     for action in ("test_endpoint_connection", "diagnose_env", "pdv_test_sudo"):
         code, out, err = invoke("run", action, "-c", str(cfg), "--inventory", str(inv))
         assert code == 3, (action, out, err)
-        assert "accepted keys: agent_port, ip, key_file, name, password, port, provider, tags, user" in out + err, action
+        accepted = "accepted keys: agent_port, ip, key_file, name, password, port, provider, tags, user"
+        assert accepted in out + err, action
 
 
 def test_errors_are_json_under_json(cfg: Path, tmp_path: Path) -> None:
