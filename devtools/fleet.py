@@ -29,7 +29,8 @@ How a persona is made (root, no systemd; OpenSSH 9.2 and busybox-static from Deb
 - a 32-bit endpoint: root's login shell runs busybox `sh` under `linux32` (uname -m prints
   i686), so commands are 32-bit while SFTP (sshd's internal-sftp, no shell) still works;
   Slackware 13: sshd restricted to SHA-1/CBC-era algorithms and an RSA host key; a hanging
-  endpoint answers the facts probe and never finishes any other command;
+  endpoint answers the facts probe and never finishes any other command; a broken one answers
+  the facts probe and fails (exit 1) every other command;
 - password auth for root without touching the machine's /etc/shadow: with `UsePAM no` sshd
   checks the password with getspnam(), so each persona's sshd runs in its own mount namespace
   (`unshare --mount`) where a one-line shadow file holding the persona's hash is bind-mounted
@@ -99,6 +100,16 @@ esac
 exec /bin/busybox sleep 600
 """
 
+FAIL_SCRIPT = """#!/bin/busybox sh
+# answers the facts probe, fails anything else (exit 1), as a broken endpoint would
+case "$SSH_ORIGINAL_COMMAND" in
+  *@@flagee:uname*) exec /bin/busybox sh -c "$SSH_ORIGINAL_COMMAND" ;;
+esac
+echo "broken test endpoint: command refused" >&2
+exit 1
+"""
+FORCED = {"hang": ("hang-unless-probe", HANG_SCRIPT), "fail": ("fail-unless-probe", FAIL_SCRIPT)}
+
 
 # A supported endpoint has /sbin/shutdown; a test endpoint must never power anything off.
 SHUTDOWN_STUB = """#!/bin/busybox sh
@@ -139,6 +150,7 @@ class Persona:
     arch32: bool = False
     legacy_only: bool = False
     hang: bool = False
+    fails: bool = False  # answers the facts probe, every other command exits 1
     auth: str = "password"  # password | key
     accepts: str = PASSWORD
     listening: bool = True
@@ -184,6 +196,25 @@ PERSONAS: tuple[Persona, ...] = (
     Persona("zanthus_rollout", "FLEET-LOJA002-PDV201", provider="zanthus", same_endpoint_as="ubuntu2204",
             expect_status="skipped_rollout"),
 )
+
+
+def _staging_personas() -> tuple[Persona, ...]:
+    """Cheap endpoints for staged runs (batches, stop rules): store 010 is ten endpoints in name
+    order, three of them failing deterministically (203 refuses the password, 206 fails every
+    command but the facts probe, 209 has nothing listening); store 011 is four hanging endpoints
+    (a batch in flight stays in flight)."""
+    ubuntu = _os_release("ubuntu", "22.04", "Ubuntu 22.04.4 LTS")
+    kinds: dict[int, dict[str, Any]] = {3: {"accepts": OTHER_PASSWORD, "expect_status": "auth_failed"},
+                                        6: {"fails": True, "expect_status": "failed"},
+                                        9: {"listening": False, "expect_status": "unreachable"}}
+    store010 = tuple(Persona(f"staged{n:02d}", f"{REDE}-LOJA010-PDV{200 + n}", ubuntu, **kinds.get(n, {}))
+                     for n in range(1, 11))
+    store011 = tuple(Persona(f"staged_hang{n}", f"{REDE}-LOJA011-PDV{200 + n}", ubuntu, hang=True,
+                             expect_status="timeout") for n in range(1, 5))
+    return store010 + store011
+
+
+STAGING_PERSONAS: tuple[Persona, ...] = _staging_personas()
 
 
 @dataclass
@@ -292,7 +323,7 @@ PLAIN_SHELL = '#!/bin/busybox sh\nexec @PERSONALITY@/bin/busybox sh "$@"\n'
 
 
 def build_chroot(root: Path, files: dict[str, str], busybox: Path, *, hang: bool = False,
-                 log_commands: bool = False, dirs: tuple[str, ...] = (), tools: Path | None = None,
+                 fails: bool = False, log_commands: bool = False, dirs: tuple[str, ...] = (), tools: Path | None = None,
                  programs: tuple[str, ...] = (), arch32: bool = False) -> None:
     """A minimal endpoint tree: busybox applets, /dev nodes, /proc (mounted by the persona's sshd),
     /root, /tmp, the user database, the release files and `dirs`; `programs` are installed from the
@@ -329,10 +360,12 @@ def build_chroot(root: Path, files: dict[str, str], busybox: Path, *, hang: bool
     if programs:
         assert tools is not None, "programs need staged tools"
         _install_tools(root, tools, programs)
-    if hang:
-        script = root / "bin" / "hang-unless-probe"
-        script.write_text(HANG_SCRIPT)
-        script.chmod(0o755)
+    for kind, on in (("hang", hang), ("fail", fails)):
+        if on:
+            name, text = FORCED[kind]
+            script = root / "bin" / name
+            script.write_text(text)
+            script.chmod(0o755)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -729,16 +762,17 @@ def _start_personas(fleet: Fleet, personas: tuple[Persona, ...], a: int, b: int,
         pdir = base / persona.key
         pdir.mkdir(mode=0o700)
         chroot = pdir / "root"
-        build_chroot(chroot, persona.files, busybox, hang=persona.hang, log_commands=True, dirs=persona.dirs,
-                     tools=tools, programs=persona.tools, arch32=persona.arch32)
+        build_chroot(chroot, persona.files, busybox, hang=persona.hang, fails=persona.fails, log_commands=True,
+                     dirs=persona.dirs, tools=tools, programs=persona.tools, arch32=persona.arch32)
         extra = ""
         keys = [ed_key]
         if persona.legacy_only:
             _keygen(rsa_key, "rsa")
             keys = [rsa_key]
             extra += LEGACY_SSHD
-        if persona.hang:
-            extra += "ForceCommand /bin/hang-unless-probe\n"
+        for kind, on in (("hang", persona.hang), ("fail", persona.fails)):
+            if on:
+                extra += f"ForceCommand /bin/{FORCED[kind][0]}\n"
         config = pdir / "sshd_config"
         config.write_text(_sshd_config(pdir, [(ip, port)], keys, chroot, authorized,
                                        password=persona.auth == "password", extra=extra))
@@ -1075,5 +1109,6 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["PASSWORD", "PERSONAS", "REDE", "SUDO_USERS", "Endpoint", "Fleet", "FleetError", "Persona", "SudoUser",
-           "start_agent_bench_fleet", "start_bench_fleet", "start_persona_fleet", "start_sudo_fleet", "stop_dir"]
+__all__ = ["PASSWORD", "PERSONAS", "REDE", "STAGING_PERSONAS", "SUDO_USERS", "Endpoint", "Fleet", "FleetError",
+           "Persona", "SudoUser", "start_agent_bench_fleet", "start_bench_fleet", "start_persona_fleet",
+           "start_sudo_fleet", "stop_dir"]

@@ -6,8 +6,8 @@ pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.zabbix",
     "tests.fixtures.oci",
+    "tests.fixtures.browser",
     "tests.fixtures.mariadb",
     "tests.fixtures.bi",
-    "tests.fixtures.browser",
     "tests.fixtures.agent_bundle",
 ]

@@ -111,3 +111,55 @@ def test_scheduled_args_split_into_request_filters_and_action_options() -> None:
         request_fields(["--agent-status", "two"])
     with pytest.raises(ValueError, match="unexpected argument"):
         request_fields(["positional"])
+
+
+def _staging(**cfg: Any) -> dict[str, tuple[str | None, float | None]]:
+    jobs = _sched(**cfg)["sched"].jobs
+    return {n: (j.batch, j.max_fail_percent) for n, j in jobs.items()}
+
+
+def test_long_form_entries_stage_the_scheduled_run() -> None:
+    staged = _staging(PARAM_CRON_ACTIONS={
+        "pdv_uninstall": {"cron": "0 3 * * *", "args": ["--loja", "1"], "batch": "1,25%", "max_fail_percent": 10},
+        "pdv_update_config": {"cron": "0 4 * * *", "max_fail_percent": "12.5%"},
+        "pdv_test_connection": {"cron": "0 5 * * *", "batch": 20},
+    })
+    assert staged["uninstall_endpoint_agent"] == ("1,25%", 10.0)
+    assert staged["update_endpoint_config"] == (None, 12.5)  # with the action's default batches
+    assert staged["test_endpoint_connection"] == ("20", None)
+
+
+def test_routine_default_jobs_run_in_one_batch_unless_the_entry_stages_them() -> None:
+    """Scheduled install (agents that do not answer) and shutdown (stores closing) mostly meet
+    switched-off endpoints: with a canary they would stop at every tick."""
+    assert _staging()["install_endpoint_agent"] == ("all", None)
+    assert _staging()["shutdown_endpoint"] == ("all", None)
+    assert _staging()["collect_coupons"] == (None, None)
+    kept = _staging(PARAM_CRON_ACTIONS={"pdv_install": "15 * * * *", "pdv_shutdown": True})
+    assert kept["install_endpoint_agent"] == ("all", None) and kept["shutdown_endpoint"] == ("all", None)
+    staged = _staging(PARAM_CRON_ACTIONS={"pdv_install": {"max_fail_percent": 20},
+                                          "pdv_shutdown": {"args": ["--batch", "10%"]}})
+    assert staged["install_endpoint_agent"] == (None, 20.0)  # the action's canary with the operator's limit
+    assert staged["shutdown_endpoint"] == (None, None)  # --batch in args is the operator's choice
+
+
+def test_scheduled_args_carry_batch_and_max_fail_percent() -> None:
+    req, _, extra = request_fields(["--batch", "1,10%", "--max-fail-percent", "5"])
+    assert req == {"batch": "1,10%", "max_fail_percent": 5.0} and extra == {}
+    with pytest.raises(ValueError, match="--max-fail-percent"):
+        request_fields(["--max-fail-percent", "some"])
+
+
+@pytest.mark.parametrize(("entry", "says"), [
+    ({"batch": 0}, "PARAM_CRON_ACTIONS.pdv_install.long form.batch: Value error, '0': a batch holds at least one host"),
+    ({"batch": "ten"}, "long form.batch: Value error, 'ten': expected a number of hosts"),
+    ({"max_fail_percent": 120}, "long form.max_fail_percent: Value error, 120: expected a percentage from 0 to 100"),
+    ({"batch": "all", "max_fail_percent": 5}, "max_fail_percent has nothing to stop with batch 'all'"),
+])
+def test_bad_staging_in_a_schedule_entry_is_a_config_error_naming_the_field(entry: dict[str, Any], says: str) -> None:
+    from flageemonitor.core.errors import ConfigInvalid
+
+    with pytest.raises(ConfigInvalid) as err:
+        validate_config({"PARAM_REDE": "R", "PARAM_CRON_ACTIONS": {"pdv_install": entry}})
+    assert says in str(err.value)
+    assert "\n" not in str(err.value) and "Input should be a valid boolean" not in str(err.value)

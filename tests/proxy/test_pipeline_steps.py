@@ -431,3 +431,38 @@ def test_refusal_in_prepare_ends_the_run_before_any_host(tmp_path: Path, monkeyp
         asyncio.run(execute(RunRequest("test_endpoint_connection", inventory_file=inv), config(),
                             state_dir=tmp_path, opener=opener))
     assert opener.opened == []
+
+
+# ---- staged runs: which hosts the batches are made of
+def test_batches_hold_only_hosts_inside_the_rollout_and_a_stop_contacts_nobody_else(tmp_path: Path) -> None:
+    """Hosts outside their provider's rollout are decided without contact and belong to no batch,
+    so the canary is one the action really runs on. The transport stand-in fails loudly when used:
+    the canary fails, and the run stops before anything else is opened."""
+    inv = write_inventory(tmp_path / "inv.yaml", [
+        {"name": f"R1-LOJA001-PDV{200 + n}", "ip": f"127.0.0.{n + 1}", "provider": "zanthus" if n <= 2 else "arius"}
+        for n in range(1, 8)])
+    opener = Unopenable()
+    report = asyncio.run(execute(RunRequest("pdv_uninstall", inventory_file=inv, compat_mode="off",
+                                            filters=HostFilter(host_glob="R1-*")),
+                                 config(), state_dir=tmp_path / "state", opener=opener))
+    assert report.staging is not None
+    assert [b["hosts"] for b in report.staging["batches"]] == [
+        ["R1-LOJA001-PDV203"], [f"R1-LOJA001-PDV{n}" for n in range(204, 208)]]
+    assert opener.opened == ["R1-LOJA001-PDV203"]  # the canary only
+    got = {r.host: r.status for r in report.hosts}
+    assert got["R1-LOJA001-PDV201"] == got["R1-LOJA001-PDV202"] == Status.SKIPPED_ROLLOUT
+    assert got["R1-LOJA001-PDV203"] == Status.FAILED
+    assert {got[f"R1-LOJA001-PDV{n}"] for n in range(204, 208)} == {Status.SKIPPED}
+    assert report.stopped_after_batch == 1 and report.failed
+    assert [r.host for r in report.hosts] == [f"R1-LOJA001-PDV{n}" for n in range(201, 208)]  # the hosts' order
+
+
+def test_a_dry_run_shows_the_batches_and_never_stops(tmp_path: Path) -> None:
+    inv = write_inventory(tmp_path / "inv.yaml", [{"name": f"R1-LOJA001-PDV{n}", "ip": "127.0.0.2"}
+                                                  for n in range(201, 206)])
+    report = asyncio.run(execute(RunRequest("test_endpoint_connection", inventory_file=inv, compat_mode="off",
+                                            dry_run=True, batch="2", max_fail_percent=0),
+                                 config(), state_dir=tmp_path / "state", opener=Unopenable()))
+    assert report.staging is not None and report.staging["source"] == "request"
+    assert [len(b["hosts"]) for b in report.staging["batches"]] == [2, 2, 1]
+    assert {r.status for r in report.hosts} == {Status.PLANNED} and report.stopped_after_batch is None

@@ -137,3 +137,19 @@ def test_agent_run_preparation_failure_exits_4_in_one_line_and_refusals_exit_2_o
     cfg.write_text(json.dumps({"PARAM_REDE": "R1", "PARAM_PROXY_IP": "$(reboot)"}))
     code, _, err = invoke("plan", "pdv_update_config", "--config", str(cfg), "--inventory", inv)
     assert code == 3 and "PARAM_PROXY_IP" in err and "no host was contacted" in err
+
+
+def test_staging_options_that_cannot_apply_exit_2_before_any_host_is_read(env: Path) -> None:
+    cfg = str(env / "config.json")
+    missing = str(env / "no-inventory.yaml")  # never read: the refusal comes first
+    for args, says in (
+        (("run", "pdv_test_connection", "--batch", "0"), "a batch holds at least one host"),
+        (("run", "pdv_test_connection", "--batch", "150%"), "at most 100"),
+        (("run", "pdv_test_connection", "--batch", "5,"), "comma list"),
+        (("run", "pdv_test_connection", "--max-fail-percent", "101"), "--max-fail-percent"),
+        (("plan", "pdv_test_connection", "--max-fail-percent", "10"), "--max-fail-percent needs --batch"),
+        (("run", "cupons", "--batch", "2"), "collect_coupons runs once in the proxy (a local action)"),
+        (("run", "pdv_install", "--batch", "all", "--max-fail-percent", "5"), "nothing to stop with --batch all"),
+    ):
+        code, _, err = invoke(*args, "--config", cfg, "--inventory", missing)
+        assert code == 2 and says in err, (args, code, err)

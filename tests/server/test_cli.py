@@ -218,3 +218,24 @@ def test_config_set_warns_about_likely_typos_and_fills_the_network_time_zone(cli
     assert "NOTE" not in err
     _, shown, _ = cli("config", "show", "--network", "ACME09")
     assert json.loads(shown)["TIMEZONE"] == "America/Manaus"
+
+
+def test_config_set_refuses_staging_the_proxy_could_not_apply(cli: Cli) -> None:
+    for entry, says in (
+        ({"cupons": {"batch": 10}}, "PARAM_CRON_ACTIONS.cupons: collect_coupons runs once in the proxy (a local "
+                                    "action): --batch does not apply"),
+        ({"pdv_test_connection": {"cron": "0 5 * * *", "max_fail_percent": 5}},
+         "PARAM_CRON_ACTIONS.pdv_test_connection: --max-fail-percent needs --batch"),
+        ({"pdv_install": {"batch": "0%"}}, "PARAM_CRON_ACTIONS.pdv_install.long form.batch: Value error, '0%': "
+                                           "a batch percentage must be above 0"),
+    ):
+        code, _, err = cli("config", "set", "--network", "ACME01", cli.config_file({"PARAM_CRON_ACTIONS": entry}),
+                           ok=False)
+        assert code == 1 and says in err, (entry, err)
+    code, _, err = cli("config", "show", "--network", "ACME01", ok=False)
+    assert "has no config yet" in err  # nothing refused was stored
+    cli("config", "set", "--network", "ACME01", cli.config_file({"PARAM_CRON_ACTIONS": {
+        "pdv_install": {"batch": "1,10%", "max_fail_percent": 10},
+        "pdv_test_connection": {"cron": "0 5 * * *", "batch": 20, "max_fail_percent": 50}}}))
+    _, shown, _ = cli("config", "show", "--network", "ACME01")
+    assert json.loads(shown)["PARAM_CRON_ACTIONS"]["pdv_install"]["batch"] == "1,10%"

@@ -2,7 +2,8 @@
 
 Errors refuse the config: names the proxy would not understand at run time, found now rather
 than at 23:50 when the schedule fires — an unknown provider, an unknown action in
-`PARAM_CRON_ACTIONS` — each with the catalog's did-you-mean. Warnings let the config through:
+`PARAM_CRON_ACTIONS` (each with the catalog's did-you-mean), a `batch` / `max_fail_percent` that
+cannot apply to the entry's action (core/staging.py). Warnings let the config through:
 unknown keys that look like typos of known ones (`max_thread`, `ssh.timout`); unknown keys far
 from every known one are kept silently (a newer proxy may understand them).
 """
@@ -15,9 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from flageemonitor.core.catalog import Catalog, normalize_provider
-from flageemonitor.core.config_model import BotConfig
+from flageemonitor.core import staging
+from flageemonitor.core.catalog import ActionKind, Catalog, normalize_provider
+from flageemonitor.core.config_model import BotConfig, CronActionSpec
 from flageemonitor.core.errors import UnknownAction, UnknownProvider
+from flageemonitor.core.staging import StagingRefused
 
 CONFIG_REFRESH = "config_refresh"  # the schedule's own entry, not a catalog action
 _TYPO_CUTOFF = 0.8
@@ -40,13 +43,20 @@ def check_config(config: BotConfig, catalog: Catalog) -> ConfigCheck:
             except UnknownProvider as exc:
                 out.errors.append(f"{key}: {exc}")
             break
-    for name in config.PARAM_CRON_ACTIONS:
+    for name, entry in config.PARAM_CRON_ACTIONS.items():
         if name.strip().lower() == CONFIG_REFRESH:
             continue
         try:
-            catalog.resolve(name, provider)
+            spec = catalog.resolve(name, provider).spec
         except UnknownAction as exc:
             out.errors.append(f"PARAM_CRON_ACTIONS: {exc}")
+            continue
+        if isinstance(entry, CronActionSpec):
+            try:
+                staging.choose(entry.batch, entry.max_fail_percent, action=spec.name,
+                               local=spec.kind is ActionKind.LOCAL, changes_endpoint=spec.changes_endpoint)
+            except StagingRefused as exc:
+                out.errors.append(f"PARAM_CRON_ACTIONS.{name}: {exc}")
     for name in _rollout_providers(config):
         if normalize_provider(name) not in catalog.providers:
             out.errors.append(f"PARAM_ROLLOUT_{name.upper()}: {UnknownProvider(name, sorted(catalog.providers))}")

@@ -18,12 +18,15 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from flageemonitor.core import staging
 from flageemonitor.core.env import truthy
 from flageemonitor.core.errors import ConfigInvalid
 from flageemonitor.core.fleet_contract import DEFAULT_HEARTBEAT_INTERVAL_S
@@ -46,13 +49,20 @@ def valid_cron(expr: str) -> bool:
 
 
 class CronActionSpec(BaseModel):
-    """`PARAM_CRON_ACTIONS` entry in its long form."""
+    """`PARAM_CRON_ACTIONS` entry in its long form. `batch` and `max_fail_percent` stage the
+    scheduled run as `--batch` / `--max-fail-percent` do, and win over those options in `args`."""
 
     model_config = ConfigDict(extra="forbid")
 
     cron: str | None = Field(None, description="5-field cron expression, evaluated in TIMEZONE")
     args: list[str] = Field(default_factory=list, description="extra CLI arguments for the run")
     enabled: BoolIsh = True
+    batch: str | int | None = Field(
+        None, description="hosts per batch: N, P% (rounded down, at least 1), all (one batch) or a list such as "
+        "'1,10%' (the last size repeats); default for actions that change endpoints: '5%,100%'")
+    max_fail_percent: float | str | None = Field(
+        None, description="0-100: stop before the next batch when more than this share of the hosts attempted "
+        "so far failed; default 0 for actions that change endpoints, else 100")
 
     @field_validator("cron")
     @classmethod
@@ -61,8 +71,34 @@ class CronActionSpec(BaseModel):
             raise ValueError(f"invalid cron expression {v!r} (want 5 fields, e.g. '*/5 * * * *')")
         return v
 
+    @field_validator("batch", mode="before")
+    @classmethod
+    def _batch_ok(cls, v: Any) -> str | None:
+        return None if v is None else str(staging.parse_batch(v))
 
-CronEntry = bool | str | CronActionSpec
+    @field_validator("max_fail_percent", mode="before")
+    @classmethod
+    def _max_fail_ok(cls, v: Any) -> float | None:
+        return None if v is None else float(staging.parse_max_fail(v))
+
+    @model_validator(mode="after")
+    def _stop_rule_has_batches(self) -> CronActionSpec:
+        if self.batch == staging.ALL and self.max_fail_percent is not None:
+            raise ValueError("max_fail_percent has nothing to stop with batch 'all' (one batch)")
+        return self
+
+
+def _entry_kind(value: Any) -> str:
+    """Which form a PARAM_CRON_ACTIONS entry takes, so an error names that form's problem only."""
+    if isinstance(value, bool | str):
+        return type(value).__name__
+    return "long form"
+
+
+CronEntry = Annotated[
+    Annotated[bool, Tag("bool")] | Annotated[str, Tag("str")] | Annotated[CronActionSpec, Tag("long form")],
+    Discriminator(_entry_kind),
+]
 
 
 class SshSettings(BaseModel):

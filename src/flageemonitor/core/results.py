@@ -1,7 +1,8 @@
 """The per-host result model and the run report (`--json` shape).
 
 Statuses: `ok` succeeded without changing the endpoint ("unchanged" in the detail), `changed`
-succeeded and changed it, `skipped` the action decided not to act (the detail says why),
+succeeded and changed it, `skipped` the action decided not to act, or a staged run stopped
+before the host's batch and never contacted it (the detail says why),
 `planned` a dry run's answer; the failures are `failed`, `unreachable`, `auth_failed` and
 `timeout`. Each host also carries `changed` (did, or in a dry run would, the endpoint change) and
 `changes` (the typed changes applied, or planned), as Ansible's ok/changed result does.
@@ -76,6 +77,8 @@ class RunReport:
     started_at: str = ""
     duration_s: float = 0.0
     prepared: dict[str, Any] = field(default_factory=dict)  # what the action's per-run preparation found
+    staging: dict[str, Any] | None = None  # a staged run: its batches and stop rule (core.staging)
+    stopped_after_batch: int | None = None  # set when the stop rule ended the run before its last batch
 
     def summary(self) -> dict[str, Any]:
         """Counts per status, plus `changed` = hosts whose endpoint changed (in a dry run: would
@@ -86,12 +89,15 @@ class RunReport:
             out[status.value] = counts.get(status.value, 0)
         out["changed"] = sum(1 for r in self.hosts if r.changed)
         out["failures"] = sum(1 for r in self.hosts if r.status.is_failure)
+        if self.stopped_after_batch is not None:
+            out["stopped_after_batch"] = self.stopped_after_batch
         out["duration_s"] = round(self.duration_s, 3)
         return out
 
     @property
     def failed(self) -> bool:
-        return self.local_failed or any(r.status.is_failure for r in self.hosts)
+        return self.local_failed or self.stopped_after_batch is not None or any(
+            r.status.is_failure for r in self.hosts)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -110,4 +116,6 @@ class RunReport:
             out["local"] = self.local
         if self.prepared:
             out["prepared"] = self.prepared
+        if self.staging is not None:
+            out["staging"] = self.staging
         return out

@@ -14,6 +14,8 @@ Steps, each a small function tested on its own:
 6. `process_host` under a semaphore (`concurrency`, default `max_threads`): open the session
    once, probe, run the action on the same connection; errors become statuses (`status_for`),
    the action's outcome becomes `ok` / `changed` / `skipped` / `failed` (`outcome_status`).
+   A staged run (`run_staged`, core/staging.py) does this batch after batch and stops between
+   batches when the failed share exceeds `--max-fail-percent`; later hosts are never contacted.
 7. The RunReport. `dry_run` stops after step 4 with `planned`, `skipped_rollout` or
    `blocked_compat`; the only remote command it may send is the facts probe. An action of the
    change model (`previews`) also runs its read-only probe and reports its planned changes.
@@ -30,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from flageemonitor.core import compat, rollout
+from flageemonitor.core import compat, rollout, staging
 from flageemonitor.core.catalog import ActionKind, ActionSpec, Resolution, load_catalog, normalize_provider
 from flageemonitor.core.config_model import BotConfig
 from flageemonitor.core.errors import (
@@ -82,6 +84,8 @@ class RunRequest:
     timeout: float | None = None  # per-command seconds; default config.ssh.command_timeout
     args: dict[str, Any] = field(default_factory=dict)  # action-specific options
     inventory_file: Path | None = None
+    batch: str | None = None  # staged run: N, P%, all or a comma list (core/staging.py)
+    max_fail_percent: float | None = None  # 0-100; stop between batches above this failed share
 
 
 class SessionOpener(Protocol):
@@ -338,6 +342,35 @@ async def run_hosts(hosts: list[Host], run: RunContext, concurrency: int,
     return list(await asyncio.gather(*(one(h) for h in hosts)))
 
 
+async def run_staged(hosts: list[Host], run: RunContext, concurrency: int, stage: staging.Staging,
+                     report: RunReport, progress: Callable[[HostResult], None] | None = None) -> list[HostResult]:
+    """`run_hosts` batch after batch (core/staging.py): the hosts inside the rollout in name order,
+    each batch with the run's concurrency, the stop rule checked between batches (never in a dry
+    run). Hosts outside the rollout are decided first and contact nothing; the hosts of the
+    batches after a stop are reported `skipped` and never contacted. Results in the hosts' order."""
+    inside = sorted((i for i, h in enumerate(hosts) if rollout_for(h, run.provider, run.config_raw).included),
+                    key=lambda i: hosts[i].name)
+    outside = sorted(set(range(len(hosts))) - set(inside))
+    results = dict(zip(outside, await run_hosts([hosts[i] for i in outside], run, concurrency, progress),
+                       strict=True))
+    outcome = staging.StagedOutcome.start(stage, [hosts[i].name for i in inside])
+    log.info("%s: %s", run.resolved.spec.name, outcome.summary())
+    for number, batch in enumerate(stage.spec.split(inside)):
+        done = await run_hosts([hosts[i] for i in batch], run, concurrency, progress)
+        results.update(zip(batch, done, strict=True))
+        if outcome.finish(number, [r.status for r in done], may_stop=not run.dry_run):
+            log.warning("%s: %s; %d host(s) not contacted", run.resolved.spec.name, outcome.reason, outcome.not_run)
+            break
+    for i, host in enumerate(hosts):
+        if i not in results:
+            results[i] = HostResult(host=host.name, ip=host.ip, status=Status.SKIPPED,
+                                    detail=f"not contacted: {outcome.reason}")
+            if progress is not None:
+                progress(results[i])
+    report.staging, report.stopped_after_batch = outcome.to_dict(), outcome.stopped_after
+    return [results[i] for i in range(len(hosts))]
+
+
 # ---------------------------------------------------------------- the whole run
 def default_opener(config: BotConfig, state_dir: Path, command_timeout: float, *,
                    create_dirs: bool = True) -> SessionOpener:
@@ -357,12 +390,14 @@ async def execute(request: RunRequest, config: BotConfig, *, state_dir: Path,
                   opener: SessionOpener | None = None,
                   on_selected: Callable[[int], None] | None = None) -> RunReport:
     """Run `request`. Raises UnknownAction / UnknownProvider / ActionNotImplemented /
-    InventoryError before any host is contacted; host errors become per-host statuses.
+    StagingRefused / InventoryError before any host is contacted; host errors become per-host statuses.
     `progress` is called with each host's result as it completes, `on_selected` once with the
     number of hosts selected; `opener` replaces the SSH transport."""
     started = time.monotonic()
     resolved = resolve_action(request, config)
     spec = resolved.spec
+    stage = staging.choose(request.batch, request.max_fail_percent, action=spec.name,
+                           local=spec.kind is ActionKind.LOCAL, changes_endpoint=spec.changes_endpoint)
     command_timeout = request.timeout or config.ssh.command_timeout
     ctx = ActionContext(config=config, dry_run=request.dry_run, args=dict(request.args), state_dir=state_dir,
                         logger=logging.getLogger(f"flageemonitor.action.{spec.name}"),
@@ -406,7 +441,9 @@ async def execute(request: RunRequest, config: BotConfig, *, state_dir: Path,
                 opener=opener or default_opener(config, state_dir, command_timeout, create_dirs=not request.dry_run),
                 ctx=ctx, command_timeout=command_timeout,
             )
-            report.hosts = await run_hosts(hosts, run, request.concurrency or config.max_threads, progress)
+            concurrency = request.concurrency or config.max_threads
+            report.hosts = await (run_staged(hosts, run, concurrency, stage, report, progress) if stage
+                                  else run_hosts(hosts, run, concurrency, progress))
     report.duration_s = time.monotonic() - started
     return report
 

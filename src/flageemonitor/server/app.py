@@ -13,11 +13,13 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from flageemonitor import __version__
 from flageemonitor.server import guard
 from flageemonitor.server.api.admin_auth import ADMIN_SCHEME
+from flageemonitor.server.api.config_poll import ConfigPoll, ControlPlaneApp
 from flageemonitor.server.api.deps import SECURITY_SCHEMES
 from flageemonitor.server.api.errors import ApiError, api_error_handler
 from flageemonitor.server.api.openapi import add_components
 from flageemonitor.server.api.routes import admin, bootstrap, health, ingest, metrics, reports
 from flageemonitor.server.cache import LookupCache
+from flageemonitor.server.change_watch import watch_for
 from flageemonitor.server.core.config import Settings
 from flageemonitor.server.core.db import make_engine, make_sessionmaker
 from flageemonitor.server.core.logging import install_redaction
@@ -41,6 +43,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     writer = getattr(app.state, "writer", None)
     if writer is not None:
         writer.close()
+    app.state.poll.close()
     app.state.engine.dispose()
 
 
@@ -54,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_connections_per_address=settings.max_connections_per_address,
         exempt=settings.trusted_proxies,
     ))
-    app = FastAPI(
+    app = ControlPlaneApp(
         lifespan=_lifespan,
         title="FlageeMonitor control plane",
         version=__version__,
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(app.state.engine)
     app.state.cache = LookupCache()
     app.state.box = SecretBox(settings.key_file)
+    app.state.poll = app.poll = ConfigPoll(watch_for(settings.database_url), app.state.cache)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_middleware(MetricsMiddleware)
     if settings.trusted_proxies:

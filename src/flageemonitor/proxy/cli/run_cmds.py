@@ -22,12 +22,14 @@ def register(app: typer.Typer) -> None:
     app.command("actions", help="List the canonical actions and their aliases.")(actions)
     app.command(
         "run",
-        help="Run ACTION on the selected endpoints. Exit 0: no host failed; 1: some host failed; "
+        help="Run ACTION on the selected endpoints. Exit 0: no host failed; 1: some host failed or a staged run "
+        "stopped; "
         "2: usage, unknown action or provider, request refused; 3: config or inventory error; "
         "4: the run's preparation failed (bundle download or checksum), no host contacted.",
     )(run)
     app.command("plan", help="Show what `run ACTION` would do (rollout, compatibility, and for actions that "
-                "change endpoints the changes per host, from a read-only probe) without changing anything.")(plan)
+                "change endpoints the changes per host, from a read-only probe; the batches and stop rule of a staged "
+                "run) without changing anything.")(plan)
 
 
 def version() -> None:
@@ -132,6 +134,28 @@ DtFim = Annotated[str | None, typer.Option("--dtfim", metavar="DATE",
                                            help="collectors: ... up to this date (needs --dtini)")]
 
 
+def _batch_spec(value: str | None) -> str | None:
+    from flageemonitor.core.staging import parse_batch
+
+    if value is None:
+        return None
+    try:
+        return str(parse_batch(value))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+Batch = Annotated[str | None, typer.Option(
+    "--batch", metavar="N|P%|all", callback=_batch_spec,
+    help="run the hosts in batches: N hosts, P% of them (rounded down, at least 1), all (one batch), or a "
+    "list such as 1,10% (the last size repeats); default for actions that change endpoints: 5%,100% "
+    "(a canary, then the rest)")]
+MaxFailPercent = Annotated[float | None, typer.Option(
+    "--max-fail-percent", min=0, max=100, metavar="P",
+    help="stop before the next batch when more than P% of the hosts attempted so far failed (unreachable, "
+    "auth_failed and timeout count as failed); default 0 for actions that change endpoints, else 100")]
+
+
 def _split(values: list[str] | None) -> tuple[str, ...]:
     return tuple(v.strip() for item in values or [] for v in item.split(",") if v.strip())
 
@@ -156,6 +180,7 @@ def run(
     autoregister: Autoregister = False, fix_divergent: FixDivergent = False, list_only: ListOnly = False,
     endpoints: Endpoints = None, dtini: DtIni = None, dtfim: DtFim = None, all_hosts: AllHosts = False,
     connect_timeout: ConnectTimeout = None,
+    batch: Batch = None, max_fail_percent: MaxFailPercent = None,
 ) -> None:
     from flageemonitor.core.hosts import HostFilter
     from flageemonitor.proxy.pipeline import RunRequest
@@ -182,7 +207,7 @@ def run(
         args.setdefault("loja", loja)  # local actions that query store databases filter on it too
     request = RunRequest(action=action, filters=filters, provider=provider, compat_mode=compat_mode,
                          dry_run=dry_run, concurrency=concurrency, timeout=timeout, args=args,
-                         inventory_file=inventory)
+                         inventory_file=inventory, batch=batch, max_fail_percent=max_fail_percent)
     raise typer.Exit(run_request(request, config, json_out, connect_timeout=connect_timeout))
 
 
@@ -196,13 +221,15 @@ def plan(
     autoregister: Autoregister = False, fix_divergent: FixDivergent = False, list_only: ListOnly = False,
     endpoints: Endpoints = None, dtini: DtIni = None, dtfim: DtFim = None, all_hosts: AllHosts = False,
     connect_timeout: ConnectTimeout = None,
+    batch: Batch = None, max_fail_percent: MaxFailPercent = None,
 ) -> None:
     run(action, rede=rede, loja=loja, pdv=pdv, pdv_ip=pdv_ip, host=host, limit=limit, tag=tag,
         provider=provider, compat_mode=compat_mode, dry_run=True, json_out=json_out, concurrency=concurrency,
         timeout=timeout, config=config, inventory=inventory, arg=arg,
         agent_status=agent_status, trigger_id=trigger_id, trigger_name=trigger_name,
         autoregister=autoregister, fix_divergent=fix_divergent, list_only=list_only, endpoints=endpoints,
-        dtini=dtini, dtfim=dtfim, all_hosts=all_hosts, connect_timeout=connect_timeout)
+        dtini=dtini, dtfim=dtfim, all_hosts=all_hosts, connect_timeout=connect_timeout,
+        batch=batch, max_fail_percent=max_fail_percent)
 
 
 def _dates(args: dict[str, str], dtini: str | None, dtfim: str | None) -> None:
@@ -444,6 +471,8 @@ def _print_table(report: Any, filters: Any = None, rede: str = "") -> None:
     for key, value in sorted(report.prepared.items()):
         console.print(f"{key}: {value.get('summary', value) if isinstance(value, dict) else value}", markup=False)
     _print_changes(console, data["hosts"], report.dry_run)
+    if report.staging is not None:
+        _print_staging(console, report.staging, report.dry_run)
     summary = data["summary"]
     parts = [f"{k}={v}" for k, v in summary.items() if k not in {"duration_s"} and v]
     if parts:
@@ -453,6 +482,22 @@ def _print_table(report: Any, filters: Any = None, rede: str = "") -> None:
         console.print(f"summary: no hosts selected: nothing in the inventory matches {where}", markup=False)
     else:
         console.print(f"summary: no hosts selected in {summary['duration_s']:.1f}s")
+
+
+def _print_staging(console: Any, staging: dict[str, Any], dry_run: bool) -> None:
+    """The batches (names, five at most per batch), the stop rule and where the run stopped."""
+    origin = ", the default for actions that change endpoints" if staging["source"] == "default" else ""
+    console.print(f"batches ({staging['batch']}{origin}):", markup=False)
+    for number, batch in enumerate(staging["batches"], start=1):
+        names, more = batch["hosts"][:5], len(batch["hosts"]) - 5
+        state = "" if batch["ran"] or dry_run else " - not run"
+        count = len(batch["hosts"])
+        console.print(f"  {number}: {count} host{'' if count == 1 else 's'}{state}: {', '.join(names)}"
+                      + (f" and {more} more" if more > 0 else ""), markup=False)
+    console.print(f"stop rule: {staging['rule']}" + ("; a plan probes every host and never stops" if dry_run else ""),
+                  markup=False)
+    if staging["stopped_after_batch"] is not None:
+        console.print(f"[red]stopped[/red]: {staging['stop_reason']}", highlight=False)
 
 
 def _print_changes(console: Any, hosts: list[dict[str, Any]], dry_run: bool) -> None:

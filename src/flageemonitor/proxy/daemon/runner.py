@@ -69,6 +69,8 @@ def pipeline_executor(options: DaemonOptions) -> Executor:
         from flageemonitor.proxy import pipeline
 
         req, filters, extra = request_fields(job.args)
+        req.update({k: v for k, v in (("batch", job.batch), ("max_fail_percent", job.max_fail_percent))
+                    if v is not None})
         inventory = req.pop("inventory_file", None) or options.inventory_file
         request = pipeline.RunRequest(
             action=job.name,
@@ -334,6 +336,8 @@ class Daemon:
             report = await self.executor(job, config)
             summary = report.summary()
             result = "failed" if report.failed else "ok"
+            if report.stopped_after_batch is not None and report.staging is not None:
+                result, detail = "stopped", str(report.staging["stop_reason"])  # a staged run's stop rule
             try:
                 await in_thread(lambda: reporting.publish(report, config))
             except Exception as exc:  # publish swallows reporter errors; this is a last guard
@@ -420,6 +424,8 @@ class Daemon:
                     "cron": job.cron,
                     "enabled": job.enabled,
                     "args": list(job.args),
+                    "batch": job.batch,
+                    "max_fail_percent": job.max_fail_percent,
                     "next": _local(job.next_at, sched) if job.enabled else None,
                     "running": job.name in self._running,
                     "available": self._available.get(job.name, (None, ""))[0],

@@ -35,12 +35,18 @@ class DefaultEntry:
     cron: str
     enabled: bool = True
     args: tuple[str, ...] = ()
+    batch: str | None = None  # staging of the scheduled run (core/staging.py); None: the action's default
 
+
+# Routine runs whose selection is mostly endpoints that are switched off (an agent that does not
+# answer, a store closed at night) run in one batch: with the canary default, a switched-off
+# endpoint in the canary would stop every tick, and being first in name order, forever.
+ONE_BATCH = "all"
 
 # canonical action -> the original's schedule (reference §8.8)
 DEFAULT_SCHEDULE: dict[str, DefaultEntry] = {
     CONFIG_REFRESH: DefaultEntry("0 * * * *"),
-    "install_endpoint_agent": DefaultEntry("*/30 * * * *", args=("--agent-status", "2")),
+    "install_endpoint_agent": DefaultEntry("*/30 * * * *", args=("--agent-status", "2"), batch=ONE_BATCH),
     "collect_coupons": DefaultEntry("*/5 * * * *"),
     "collect_coupon_details": DefaultEntry("0 * * * *"),
     "collect_coupon_lv": DefaultEntry("*/10 7-23 * * *"),
@@ -50,7 +56,7 @@ DEFAULT_SCHEDULE: dict[str, DefaultEntry] = {
     # only when PARAM_CRON_ACTIONS.status_caixa is truthy (original default false)
     "collect_checkout_status": DefaultEntry("*/3 * * * *", enabled=False),
     # unless PARAM_CRON_ACTIONS.pdv_shutdown is false (original default true)
-    "shutdown_endpoint": DefaultEntry("50 23 * * *", enabled=True),
+    "shutdown_endpoint": DefaultEntry("50 23 * * *", enabled=True, batch=ONE_BATCH),
 }
 
 
@@ -62,6 +68,8 @@ class Job:
     args: tuple[str, ...] = ()
     configured_as: str | None = None  # the key used in PARAM_CRON_ACTIONS, if any
     next_at: datetime | None = None
+    batch: str | None = None  # staging (core/staging.py); None: the action's default
+    max_fail_percent: float | None = None
 
     @property
     def is_refresh(self) -> bool:
@@ -102,7 +110,7 @@ def build_schedule(config: BotConfig | None, catalog: Catalog) -> Schedule:
     tz, tz_name = schedule_timezone(config)
     sched = Schedule(tz=tz, tz_name=tz_name)
     for name, d in DEFAULT_SCHEDULE.items():
-        sched.jobs[name] = Job(name=name, cron=d.cron, enabled=d.enabled, args=d.args)
+        sched.jobs[name] = Job(name=name, cron=d.cron, enabled=d.enabled, args=d.args, batch=d.batch)
     provider = config.effective_provider if config else None
     entries: dict[str, Any] = dict(config.PARAM_CRON_ACTIONS) if config else {}
     for key, entry in entries.items():
@@ -125,21 +133,28 @@ def build_schedule(config: BotConfig | None, catalog: Catalog) -> Schedule:
 
 
 def _apply_entry(canonical: str, key: str, entry: Any, base: Job | None, warnings: list[str]) -> Job | None:
+    """The job an entry makes; what it does not say (args, staging) comes from the default job."""
     if isinstance(entry, bool):
         if base is None:
             if entry:
                 warnings.append(f"PARAM_CRON_ACTIONS: {key}: has no default schedule; give a cron expression")
             return None
-        return Job(canonical, base.cron, entry, base.args, configured_as=key)
+        return Job(canonical, base.cron, entry, base.args, configured_as=key, batch=base.batch)
     if isinstance(entry, str):
-        return Job(canonical, entry, True, base.args if base else (), configured_as=key)
+        return Job(canonical, entry, True, base.args if base else (), configured_as=key,
+                   batch=base.batch if base else None)
     if isinstance(entry, CronActionSpec):
         cron = entry.cron or (base.cron if base else None)
         if cron is None:
             warnings.append(f"PARAM_CRON_ACTIONS: {key}: no cron expression and no default schedule")
             return None
         args = tuple(entry.args) if entry.args else (base.args if base else ())
-        return Job(canonical, cron, bool(entry.enabled), args, configured_as=key)
+        staged = entry.batch is not None or entry.max_fail_percent is not None or any(
+            flag in a for a in entry.args for flag in ("--batch", "--max-fail-percent"))
+        batch = str(entry.batch) if entry.batch is not None else (None if staged or base is None else base.batch)
+        max_fail = float(entry.max_fail_percent) if entry.max_fail_percent is not None else None
+        return Job(canonical, cron, bool(entry.enabled), args, configured_as=key, batch=batch,
+                   max_fail_percent=max_fail)
     warnings.append(f"PARAM_CRON_ACTIONS: {key}: unsupported entry {entry!r}")
     return None
 
@@ -147,7 +162,7 @@ def _apply_entry(canonical: str, key: str, entry: Any, base: Job | None, warning
 # --- scheduled args -> RunRequest fields -----------------------------------------------------
 
 _REQUEST_FIELDS = {"provider": str, "compat_mode": str, "concurrency": int, "timeout": float,
-                   "inventory_file": str}
+                   "inventory_file": str, "batch": str, "max_fail_percent": float}
 _FILTER_FIELDS = {"rede": str, "loja": str, "pdv": str, "pdv_ip": tuple, "host_glob": str, "host": str,
                   "limit": int, "agent_status": int, "trigger_ids": tuple, "trigger_name": str}
 _FLAGS = {"dry_run"}

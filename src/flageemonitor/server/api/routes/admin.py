@@ -23,7 +23,10 @@ from flageemonitor.server.services import admin_tokens, audit, clients, configs,
 router = APIRouter(prefix="/api/admin", tags=["admin"], responses=ADMIN_RESPONSES)
 
 # the same rules the services apply, so that the schema tells a client what is accepted
-Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\s](?:[^\x00-\x1f]*[^\x00-\x1f\s])?$")]
+# no control character, and no white space at either end (what str.strip() removes), spelled out:
+# `\s` differs between regex engines (a client's validator and ours)
+_EDGE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=rf"^{_EDGE}(?:[^\x00-\x1f\x7f-\x9f]*{_EDGE})?$")]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Scope = Literal["config:read", "bootstrap:read", "report:write", "admin"]
 Optional500 = Annotated[str, Field(max_length=500)] | None
