@@ -1,7 +1,9 @@
 """`scripts/demo`: the whole system on one machine, then everything stopped on exit.
 
 1. the control plane on SQLite, seeded with the demo client and network (`flageemonitor-server demo`),
-   its config pointed at the fleet below and scheduling `diagnose_env` every minute;
+   its config pointed at the fleet below, scheduling `diagnose_env` every minute and asking for a
+   check-in every `HEARTBEAT_S` seconds; a person `demo` (random password, printed) signs in to
+   `/fleet`, where the proxy shows up and its runs' per-host results arrive;
 2. a fleet of real sshd endpoints (the test personas), renamed into the demo network;
 3. the proxy daemon: with a container engine (podman + registry + docker CLI, as the e2e suite
    uses) the image is built, pushed to a private local registry and installed by the server's own
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -34,6 +37,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 NETWORK = "DEMO"
 RUNTIME = "flageemonitor-demo"
+HEARTBEAT_S = 10
+PERSON = "demo"
 
 
 def say(msg: str) -> None:
@@ -66,6 +71,7 @@ class Demo:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.server_url = ""
         self.token = ""
+        self.password = ""
         self.uninstall: list[str] = []
 
     # --- control plane
@@ -73,6 +79,9 @@ class Demo:
         env = {**os.environ, "FLAGEEMONITOR_DATABASE_URL": self.db_url}
         out = subprocess.run(["flageemonitor-server", "demo"], env=env, capture_output=True, text=True, check=True)
         self.token = next(line.strip() for line in out.stdout.splitlines() if line.strip().startswith("fmt_"))
+        self.password = secrets.token_urlsafe(12)
+        subprocess.run(["flageemonitor-server", "admin", "create", PERSON], env=env, input=self.password + "\n",
+                       capture_output=True, text=True, check=True)
         port = free_port()
         self.server_url = f"http://127.0.0.1:{port}"
         log = (self.workdir / "server.log").open("ab")
@@ -105,6 +114,7 @@ class Demo:
             "PARAM_CRON_ACTIONS": {"diagnose_env": {"cron": "* * * * *", "args": ["--loja", "1"]}},
             "ssh": {"timeout": 5, "command_timeout": 10},
             "max_threads": 20,
+            "PARAM_HEARTBEAT_INTERVAL": HEARTBEAT_S,
         }
         engine = make_engine(normalize_database_url(self.db_url))
         try:
@@ -252,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {line}")
                 print(f"  curl -H {header} {demo.server_url}/api/ingest/bot/config   # the config the proxy uses")
                 print(f"  curl {demo.server_url}/health")
+                print(f"\nThe fleet page: {demo.server_url}/fleet  (sign in as {PERSON} / {demo.password})")
+                print(f"  the proxy checks in every {HEARTBEAT_S} s; each run's per-host results follow it there")
                 print("\ndiagnose_env runs every minute on the demo network's store 1. Ctrl-C stops everything.\n",
                       flush=True)
                 deadline = None if opts.seconds is None else time.monotonic() + opts.seconds

@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.zabbix",
     "tests.fixtures.oci",
+    "tests.fixtures.browser",
     "tests.fixtures.mariadb",
     "tests.fixtures.bi",
     "tests.fixtures.agent_bundle",

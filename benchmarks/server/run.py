@@ -3,7 +3,8 @@
 One command (`uv run python benchmarks/server/run.py`): seeds a SQLite database, starts the real
 server (uvicorn, 2 workers) and a private nginx (own prefix and config, not the system one) on
 free loopback ports, runs `wrk` against each, prints requests/s and p99 and the ratios, and
-stops everything it started. Goal: >= 25% of nginx's throughput, p99 <= 3x nginx's.
+stops everything it started. Goals: the conditional poll answered 304 (what proxies do all day)
+>= 20% of nginx's throughput with p99 <= 3x nginx's; the 200 >= 25% with p99 <= 3x.
 """
 
 from __future__ import annotations
@@ -65,10 +66,14 @@ def _ms(value: str) -> float:
     return {"us": n / 1000, "ms": n, "s": n * 1000, "m": n * 60000}[unit]
 
 
-def wrk(name: str, url: str, headers: dict[str, str], duration: int, connections: int, threads: int) -> Result:
+def wrk(name: str, url: str, headers: dict[str, str], duration: int, connections: int, threads: int,
+        script: Path | None = None) -> Result:
+    """One wrk run; `script` is a Lua file that builds the requests (bodies) itself."""
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s"]
     for key, value in headers.items():
         cmd += ["-H", f"{key}: {value}"]
+    if script is not None:
+        cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True, timeout=duration + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
@@ -204,10 +209,10 @@ def main() -> None:
         base_r = ref["nginx static 304"] if r.name.endswith("304") else ref["nginx static 200"]
         print(f"{r.name:<18} {r.rps:>10.0f} {r.p50_ms:>8.2f} {r.p99_ms:>9.2f} {r.non2xx:>12} "
               f"{r.rps / base_r.rps:>14.1%} {r.p99_ms / base_r.p99_ms:>12.1f}x")
-    for path in ("200", "304"):
+    for path, share in (("200", 0.25), ("304", 0.20)):
         s, n = ref[f"server {path}"], ref[f"nginx static {path}"]
-        ok = s.rps >= 0.25 * n.rps and s.p99_ms <= 3 * n.p99_ms
-        print(f"goal for {path} (>= 25% of nginx req/s and p99 <= 3x nginx): {'met' if ok else 'NOT met'}")
+        ok = s.rps >= share * n.rps and s.p99_ms <= 3 * n.p99_ms
+        print(f"goal for {path} (>= {share:.0%} of nginx req/s and p99 <= 3x nginx): {'met' if ok else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from devtools.fleet import Fleet
 
 from flageemonitor.core.config_model import parse_config_text
@@ -30,23 +29,11 @@ from tests.daemon.conftest import CLI, cli_env, fill, tmpfs, valid_config
 from tests.daemon.faultproxy import FaultProxy
 from tests.daemon.faults import FAULTS, restore
 from tests.fixtures.server import ControlPlane
+from tests.fixtures.sshd import inventory
 
 pytestmark = pytest.mark.slow
 
 SCALE = 30  # one scheduled minute every 2 real seconds
-
-
-def inventory(fleet: Fleet, path: Path, personas: dict[str, str]) -> Path:
-    """A file inventory of fleet endpoints renamed into the server's network (persona -> name)."""
-    hosts = []
-    for e in fleet.endpoints:
-        if e.persona in personas:
-            entry = e.inventory_entry(fleet.client_key)
-            entry["name"] = personas[e.persona]
-            hosts.append(entry)
-    assert len(hosts) == len(personas), f"fleet has no {set(personas) - {e.persona for e in fleet.endpoints}}"
-    path.write_text(yaml.safe_dump({"hosts": hosts}))
-    return path
 
 
 @dataclass

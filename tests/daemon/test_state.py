@@ -91,3 +91,30 @@ def test_status_without_a_running_daemon_shows_last_runs_and_next_ticks_in_timez
     assert actions["diagnose_env"]["next"].endswith("-03:00")
     assert actions["collect_checkout_status"]["enabled"] is True
     assert actions["shutdown_endpoint"]["cron"] == "50 23 * * *"
+
+
+def test_history_readers_skip_a_torn_last_line_and_writers_cut_it_off(tmp_path: Path) -> None:
+    path = tmp_path / "run-history.jsonl"
+    # what a writer killed mid-line (or cut short by a full disk) leaves: a fragment without its newline
+    path.write_text('{"action": "a", "n": 1}\n{"action": "a", "n": 2, "resu')
+    assert [r["n"] for r in read_history(tmp_path)] == [1]
+    RunHistory(tmp_path).append({"action": "a", "n": 3})
+    assert path.read_text() == '{"action": "a", "n": 1}\n{"action": "a", "n": 3}\n'
+    assert [r["n"] for r in read_history(tmp_path)] == [1, 3]
+
+
+@pytest.mark.slow
+def test_history_append_on_a_full_disk_leaves_no_half_line(tmp_path: Path) -> None:
+    from tests.daemon.conftest import fill, tmpfs
+
+    with tmpfs(tmp_path / "state", "1m") as state:
+        hist = RunHistory(state)
+        hist.append({"action": "a", "n": 1})
+        filler = fill(state)
+        big = {"action": "a", "n": 2, "detail": "x" * 20000}  # more than the room left in the file's last page
+        with pytest.raises(OSError):
+            hist.append(big)
+        assert (state / "run-history.jsonl").read_text() == '{"action": "a", "n": 1}\n'
+        filler.unlink()
+        hist.append({"action": "a", "n": 3})
+        assert [r["n"] for r in read_history(state)] == [1, 3]

@@ -86,7 +86,7 @@ def test_token_issue_json_and_list_json_shapes(cli: Cli) -> None:
         assert {"id", "networks", "scopes", "created_at", "expires_at", "revoked", "last_used_at"} <= set(row)
         assert issued["token"] not in json.dumps(row)
     assert listed[0]["networks"] == ["ACME01"]
-    assert listed[0]["scopes"] == ["config:read", "bootstrap:read", "reports:write"]
+    assert listed[0]["scopes"] == ["config:read", "bootstrap:read", "report:write"]
     assert listed[0]["expires_at"] is None
     assert listed[1]["networks"] == []
     assert listed[1]["scopes"] == ["config:read", "admin"]

@@ -22,7 +22,8 @@ def test_parallel_config_set_allocates_distinct_versions_and_never_prints_a_trac
     db_url: str, tmp_path: Path
 ) -> None:
     plane = ControlPlane(tmp_path / "plane", database_url=db_url)  # client, network TESTNET, version 1
-    env = {**os.environ, "FLAGEEMONITOR_DATABASE_URL": db_url}
+    # the fixture's key file, and a private working directory: nothing lands in the checkout
+    env = {**os.environ, **plane.env, "FLAGEEMONITOR_DATABASE_URL": db_url}
     procs = []
     for i in range(WRITERS):
         path = tmp_path / f"config-{i}.json"
@@ -31,7 +32,7 @@ def test_parallel_config_set_allocates_distinct_versions_and_never_prints_a_trac
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "flageemonitor.server.cli", "config", "set", "--network", plane.rede,
              "--comment", f"writer {i}", str(path)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = [p.communicate(timeout=180) for p in procs]
     for i, (p, (out, err)) in enumerate(zip(procs, outputs, strict=True)):
         assert p.returncode == 0, (i, out, err)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import inspect, text
+from sqlalchemy import Column, inspect, text
 
 from flageemonitor.server import migrate
 from flageemonitor.server.core.config import normalize_database_url
@@ -20,6 +20,10 @@ def test_migrations_create_exactly_the_model_schema(db_url: str) -> None:
         for name, table in Base.metadata.tables.items():
             columns = {c["name"] for c in inspect(engine).get_columns(name)}
             assert columns == {c.name for c in table.columns}, name
+            indexes = {i["name"] for i in inspect(engine).get_indexes(name)}
+            indexes |= {u["name"] for u in inspect(engine).get_unique_constraints(name)}
+            on_columns = {i.name for i in table.indexes if all(isinstance(e, Column) for e in i.expressions)}
+            assert on_columns <= indexes, name  # what the pages and ingest rely on (expression indexes aside)
         assert migrate.current_revision(engine) == migrate.head_revision()
         migrate.upgrade(engine)  # idempotent
     finally:

@@ -9,9 +9,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis.checks import ignored_auth
+from schemathesis.checks import ignored_auth, positive_data_acceptance
 
 from tests.fixtures.server import ControlPlane
+from tests.server.web_login import admin_token
+
+SEMANTIC_CHECKS = {"POST /api/admin/networks/{code}/configs", "POST /api/admin/networks", "POST /api/admin/tokens"}
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +35,18 @@ def _fuzz(cp: ControlPlane, examples_per_operation: int) -> int:
         "GET /api/ingest/bot/config",
         "GET /api/bootstrap/install.sh",
         "GET /api/bootstrap/install.ps1",
+        "POST /api/ingest/bot/checkin",
+        "POST /api/ingest/bot/runs",
+        "GET /api/admin/clients",
+        "POST /api/admin/networks/{code}/configs",
+        "POST /api/admin/tokens",
+        "GET /api/admin/fleet",
     }
-    auth_choices = st.sampled_from([None, {"X-Bot-Token": cp.token}, {"Authorization": f"Bearer {cp.token}"}])
+    client_auth = st.sampled_from([None, {"X-Bot-Token": cp.token}, {"Authorization": f"Bearer {cp.token}"}])
+    admin_auth = st.sampled_from([None, {"Authorization": f"Bearer {admin_token(cp)}"}])
     calls = 0
     for op in operations:
+        auth_choices = admin_auth if op.label.split()[1].startswith("/api/admin/") else client_auth
 
         @settings(
             max_examples=examples_per_operation,
@@ -49,7 +60,10 @@ def _fuzz(cp: ControlPlane, examples_per_operation: int) -> int:
             calls += 1
             # with a valid token injected, "random auth must be refused" no longer applies to that case;
             # without one, the generated (random) credentials must be refused: ignored_auth checks it
-            excluded = [ignored_auth] if auth else []
+            # what SEMANTIC_CHECKS accept depends on more than the schema can say (a config valid as
+            # config_bot.json, a known time zone, networks of the token's client): a 400 naming the value is right
+            semantic = case.operation.label in SEMANTIC_CHECKS
+            excluded = ([ignored_auth] if auth else []) + ([positive_data_acceptance] if semantic else [])
             response = case.call_and_validate(base_url=cp.url, headers=auth, excluded_checks=excluded, timeout=10)
             assert response.status_code < 500
 
@@ -58,7 +72,7 @@ def _fuzz(cp: ControlPlane, examples_per_operation: int) -> int:
 
 
 def test_openapi_fuzz_fast_profile_finds_no_server_error(live: ControlPlane) -> None:
-    assert _fuzz(live, examples_per_operation=15) >= 25
+    assert _fuzz(live, examples_per_operation=10) >= 200
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ from pydantic import (
 from flageemonitor.core import staging
 from flageemonitor.core.env import truthy
 from flageemonitor.core.errors import ConfigInvalid
+from flageemonitor.core.fleet_contract import DEFAULT_HEARTBEAT_INTERVAL_S
 from flageemonitor.core.image_channel import ChannelInvalid, from_config
 
 CONFIG_SCHEMA_ID = "https://flagee.cloud/schemas/flageemonitor/bot-config.v1.json"
@@ -190,6 +191,10 @@ class BotConfig(BaseModel):
         None, description="set by the server: the image tag (stable, canary, a version) or digest (sha256:...) "
         "the host runs, from the repository of FLAGEEMONITOR_IMAGE"
     )
+    PARAM_HEARTBEAT_INTERVAL: int = Field(
+        DEFAULT_HEARTBEAT_INTERVAL_S, ge=1, le=86400,
+        description="seconds between the proxy's check-ins with the control plane; the server shows a proxy "
+        "online within 2 intervals, late up to 6, offline beyond")
 
     # --- schedule
     PARAM_CRON_ACTIONS: dict[str, CronEntry] = Field(

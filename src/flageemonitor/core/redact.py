@@ -2,7 +2,8 @@
 
 What it removes from a text:
 - every registered secret value (the bot token, config passwords, inventory passwords), as `***`;
-- our client tokens (`fmt_…`) wherever they appear, as `fmt_[redacted]` (recognisable, useless);
+- our client and admin tokens (`fmt_…`, `fma_…`) wherever they appear, as `fmt_[redacted]`
+  (recognisable, useless);
 - header and query forms a secret takes even when its value was never registered
   (`X-Bot-Token: …`, `Authorization: Bearer …`, `token=…`, `password=…`, `senha=…`), as `***`.
 
@@ -21,7 +22,7 @@ from typing import Any
 REDACTED = "***"
 TOKEN_REDACTED = "fmt_[redacted]"  # noqa: S105
 # anything that looks like one of our client tokens (server.core.security makes them)
-TOKEN_ANYWHERE_RE = re.compile(r"fmt_(?!\[redacted\])[A-Za-z0-9_-]{8,}")
+TOKEN_ANYWHERE_RE = re.compile(r"fm[ta]_(?!\[redacted\])[A-Za-z0-9_-]{8,}")
 _DONE = r"(?!\*\*\*|fmt_\[redacted\])"
 _PATTERNS = [
     re.compile(r"(?i)(x-bot-token[\"']?\s*[:=]\s*[\"']?)" + _DONE + r"([^\s\"',;&]+)"),

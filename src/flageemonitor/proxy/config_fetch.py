@@ -97,7 +97,7 @@ class Refused:
     reason: str
 
 
-def _server_says(status: int, reason_phrase: str, body: bytes, retry_after: str | None) -> str:
+def server_says(status: int, reason_phrase: str, body: bytes, retry_after: str | None) -> str:
     text = f"{status} {reason_phrase}".strip()
     try:
         doc = json.loads(body.decode("utf-8", "replace")) if body else None
@@ -138,7 +138,7 @@ async def _get(source: Source, etag: str | None, timeout: httpx.Timeout, *, keys
                 small.extend(chunk)
                 if len(small) >= MAX_ERROR_BODY_BYTES:
                     break
-            said = _server_says(status, resp.reason_phrase, bytes(small[:MAX_ERROR_BODY_BYTES]),
+            said = server_says(status, resp.reason_phrase, bytes(small[:MAX_ERROR_BODY_BYTES]),
                                 resp.headers.get("Retry-After"))
             if status in (401, 403):
                 return Refused(Code.AUTH, f"{where} rejected the token: {said}")

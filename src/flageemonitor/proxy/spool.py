@@ -188,6 +188,13 @@ class Spool:
             self._insert(db, queue, rows)
         return len(rows)
 
+    def replace(self, queue: str, items: Iterable[tuple[bytes, int]]) -> int:
+        """Drop what `queue` holds and append `items`, in one transaction: a queue where only the
+        latest item matters (the proxy's check-in)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM spool_items WHERE queue = ?", (check_queue_name(queue),))
+            return self.put(queue, items, db=db)
+
     def _insert(self, db: sqlite3.Connection, queue: str, rows: list[tuple[str, float, int, int, bytes]]) -> None:
         try:
             db.executemany("INSERT INTO spool_items (queue, created, records, size, body) VALUES (?, ?, ?, ?, ?)",
@@ -281,23 +288,49 @@ class Spool:
 
 
 @contextlib.contextmanager
-def consumer_lock(state_dir: Path, name: str) -> Iterator[bool]:
-    """Yields True when this process holds the exclusive lock `name` (non-blocking), else False.
+def consumer_lock(state_dir: Path, name: str, *, role: str = "run", wait_for: str | None = None,
+                  wait_s: float = 0.0) -> Iterator[bool]:
+    """Yields True when this process holds the exclusive lock `name`, else False.
 
-    The lock file lives in `<state dir>/locks/`; the kernel releases it when the holder dies."""
+    The lock file lives in `<state dir>/locks/`; the kernel releases it when the holder dies. The
+    holder's `role` is written in the file while it holds it: a contender that finds the lock held
+    by `wait_for` (a background drain, which lets go after its current item) waits up to `wait_s`
+    for it; held by anyone else, it gives up at once."""
     locks = state_dir / "locks"
     locks.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^A-Za-z0-9_.@-]", "_", name)
     fd = os.open(locks / f"{safe}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _acquire(fd, wait_for, wait_s):
             yield False
             return
         try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, role.encode("ascii", "replace"), 0)
             yield True
         finally:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+LOCK_ROLE_GRACE_S = 0.5  # a new holder writes its role right after taking the lock
+
+
+def _acquire(fd: int, wait_for: str | None, wait_s: float) -> bool:
+    start = time.monotonic()
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        waited = time.monotonic() - start
+        if wait_for is None or waited >= wait_s:
+            return False
+        holder = os.pread(fd, 64, 0).decode("ascii", "replace")
+        if holder != wait_for and (holder or waited >= LOCK_ROLE_GRACE_S):
+            return False
+        time.sleep(0.05)

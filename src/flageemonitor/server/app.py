@@ -12,16 +12,22 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from flageemonitor import __version__
 from flageemonitor.server import guard
+from flageemonitor.server.api.admin_auth import ADMIN_SCHEME
+from flageemonitor.server.api.config_poll import ConfigPoll, ControlPlaneApp
 from flageemonitor.server.api.deps import SECURITY_SCHEMES
 from flageemonitor.server.api.errors import ApiError, api_error_handler
-from flageemonitor.server.api.routes import bootstrap, health, ingest, metrics
+from flageemonitor.server.api.openapi import add_components
+from flageemonitor.server.api.routes import admin, bootstrap, health, ingest, metrics, reports
 from flageemonitor.server.cache import LookupCache
+from flageemonitor.server.change_watch import watch_for
 from flageemonitor.server.core.config import Settings
 from flageemonitor.server.core.db import make_engine, make_sessionmaker
 from flageemonitor.server.core.logging import install_redaction
 from flageemonitor.server.core.secretbox import SecretBox
 from flageemonitor.server.core.signer import Signer
 from flageemonitor.server.metrics import MetricsMiddleware
+from flageemonitor.server.services.retention import Pruner
+from flageemonitor.server.web import pages
 
 
 @asynccontextmanager
@@ -30,7 +36,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # them out of the collector, whose full passes over them were the server's latency tail
     gc.collect()
     gc.freeze()
+    pruner = Pruner(app.state.engine, app.state.settings)
+    pruner.start()
+    app.state.pruner = pruner
     yield
+    pruner.stop()
+    writer = getattr(app.state, "writer", None)
+    if writer is not None:
+        writer.close()
+    app.state.poll.close()
     app.state.engine.dispose()
 
 
@@ -44,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_connections_per_address=settings.max_connections_per_address,
         exempt=settings.trusted_proxies,
     ))
-    app = FastAPI(
+    app = ControlPlaneApp(
         lifespan=_lifespan,
         title="FlageeMonitor control plane",
         version=__version__,
@@ -56,13 +70,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.cache = LookupCache()
     app.state.box = SecretBox(settings.key_file)
     app.state.signer = Signer(settings.signing_file)
+    app.state.poll = app.poll = ConfigPoll(watch_for(settings.database_url), app.state.cache)
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_middleware(MetricsMiddleware)
     if settings.trusted_proxies:
         # X-Forwarded-For/-Proto are believed only from these addresses (the rightmost address not
         # in the list is the client); everyone else's forwarded headers are ignored
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
-    for module in (health, ingest, bootstrap, metrics):
+    for module in (health, ingest, reports, bootstrap, admin, metrics, pages):
         app.include_router(module.router)
     _describe_security(app)
     return app
@@ -75,7 +90,8 @@ def _describe_security(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            schema.setdefault("components", {})["securitySchemes"] = {**SECURITY_SCHEMES, **ADMIN_SCHEME}
+            add_components(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

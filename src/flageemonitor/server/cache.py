@@ -87,6 +87,11 @@ class LookupCache:
                 self._entries.clear()
             self._entries[(kind, key)] = value
 
+    def touch_pending(self, token_id: int) -> bool:
+        """True when `due_for_touch` would be: the next request of this token must record its use."""
+        last = self._touched.get(token_id)
+        return last is None or time.monotonic() - last >= TOUCH_EVERY_SECONDS
+
     def due_for_touch(self, token_id: int) -> bool:
         """True at most once a minute per token and worker: last-used time without a write per read."""
         now = time.monotonic()

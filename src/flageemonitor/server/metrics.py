@@ -30,6 +30,11 @@ LATENCY = Histogram(
 GUARD_REJECTIONS = Counter(
     "flageemonitor_http_guard_rejections_total", "Connections refused by the HTTP guard", ["reason"]
 )
+MEMORY_ANSWERS = Counter(
+    "flageemonitor_config_poll_memory_answers_total",
+    "Config polls answered from memory, without database work (also counted in the request totals)",
+    ["status"],
+)
 AUTH_FAILURES = Counter("flageemonitor_auth_failures_total", "Rejected authentications", ["reason"])
 
 

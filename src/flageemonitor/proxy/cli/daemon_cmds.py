@@ -50,7 +50,9 @@ def daemon(
     """Exec `python -m flageemonitor.proxy.daemon` (same PID, no CLI framework in memory).
 
     Environment: FLAGEEMONITOR_MAX_CONCURRENT_RUNS (4), _STOP_GRACE seconds (8),
-    _HEARTBEAT_INTERVAL (5), _CONFIG_RETRY first backoff seconds (5), _LOG_FORMAT=json.
+    _HEARTBEAT_INTERVAL seconds between local heartbeat files (5; the check-ins follow the config's
+    PARAM_HEARTBEAT_INTERVAL), _CONFIG_RETRY first backoff seconds (5), _BACKLOG_INTERVAL seconds
+    between BI backlog passes (60), _REPORTING=false (no check-ins or run reports), _LOG_FORMAT=json.
     """
     import os
 
@@ -95,6 +97,7 @@ def status(
     d = data["daemon"]
     typer.echo(f"daemon: {d['state']} (pid {d.get('pid')}, heartbeat {d.get('heartbeat_age_s')}s ago)"
                if d.get("pid") else f"daemon: {d['state']}")
+    typer.echo(f"proxy id: {data['proxy_id'] or 'none yet (created when the daemon first reports)'}")
     typer.echo(f"config: {data['config']['path']} version {data['config']['version']} "
                f"({'valid' if data['config']['valid'] else 'MISSING/INVALID'}); timezone {data['timezone']}")
     if data.get("last_refresh"):
@@ -185,8 +188,10 @@ def collect_status(config_path: Path | None) -> dict[str, Any]:
         if alive:
             daemon_state["state"] = hb.get("state", "running")
     from flageemonitor.proxy.collectors.status import spool_status
+    from flageemonitor.proxy.controlplane.identity import read_proxy_id
 
     return {
+        "proxy_id": read_proxy_id(state),
         "spool": spool_status(state),
         "daemon": daemon_state,
         "config": {"path": str(path), "valid": cfg is not None, "version": cfg.CONFIG_VERSION if cfg else None,

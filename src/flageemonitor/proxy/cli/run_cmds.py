@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -288,6 +289,7 @@ def run_request(request: Any, config_file: Path | None, json_out: bool, *, conne
         UnknownProvider,
     )
     from flageemonitor.proxy import logs, reporting, settings
+    from flageemonitor.proxy.controlplane.outbox import report_manual_run
     from flageemonitor.proxy.pipeline import ActionNotImplemented, execute
 
     logs.setup(stream=sys.stderr)
@@ -304,7 +306,16 @@ def run_request(request: Any, config_file: Path | None, json_out: bool, *, conne
     if connect_timeout is not None:
         config = config.model_copy(update={"ssh": config.ssh.model_copy(update={"timeout": connect_timeout})})
     state_dir = settings.state_dir()
+    max_bytes = config.PARAM_SPOOL_MAX_MB * 1024 * 1024
     progress = _Progress(enabled=not json_out)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+
+    def before_any_host(code: int, message: str) -> int:
+        failed = _failed_run(request, config, started_at)
+        if failed is not None:  # a run of a known action that ended before any host: the server hears why
+            report_manual_run(state_dir, failed, max_bytes=max_bytes, error=message)
+        return _fail(code, message)
+
     try:
         with progress:
             report = asyncio.run(execute(request, config, state_dir=state_dir, progress=progress.advance,
@@ -312,20 +323,34 @@ def run_request(request: Any, config_file: Path | None, json_out: bool, *, conne
     except (UnknownAction, UnknownProvider, ActionNotImplemented, ActionRefused) as exc:
         return _fail(EXIT_USAGE, str(exc))
     except PrepareFailed as exc:
-        return _fail(EXIT_PREPARE, f"{exc}; no host was contacted")
+        return before_any_host(EXIT_PREPARE, f"{exc}; no host was contacted")
     except InventoryError as exc:
-        return _fail(EXIT_CONFIG, f"inventory error: {exc}")
+        return before_any_host(EXIT_CONFIG, f"inventory error: {exc}")
     except ConfigInvalid as exc:
-        return _fail(EXIT_CONFIG, f"config invalid: {exc}; no host was contacted")
+        return before_any_host(EXIT_CONFIG, f"config invalid: {exc}; no host was contacted")
     if json_out:
         typer.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
         _print_table(report, request.filters, config.PARAM_REDE)
     reporting.publish(report, config)
+    report_manual_run(state_dir, report, max_bytes=max_bytes)
     checks = (report.local or {}).get("checks") or []
     if any(c.get("name") == "inventory" and not c.get("ok") and not c.get("skipped") for c in checks):
         return EXIT_CONFIG  # an unreadable inventory is exit 3 for every action, diagnose_env included
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _failed_run(request: Any, config: Any, started_at: str) -> dict[str, Any] | None:
+    from flageemonitor.core.errors import FlageeError
+    from flageemonitor.proxy.controlplane.bodies import failed_run
+    from flageemonitor.proxy.pipeline import resolve_action
+
+    try:
+        resolved = resolve_action(request, config)
+    except FlageeError:
+        return None
+    return failed_run(resolved.resolution.requested, resolved.spec.name, provider=resolved.resolution.provider,
+                      started_at=started_at, dry_run=request.dry_run)
 
 
 def _diagnose_without_config(request: Any, problem: str, json_out: bool) -> None:

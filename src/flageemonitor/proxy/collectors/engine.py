@@ -54,6 +54,10 @@ log = logging.getLogger("flageemonitor.collectors")
 
 CHUNK_BATCHES = 25
 PARALLEL_STORES = 4
+# the daemon's background drain sends a queue's backlog between runs under this lock role, for at
+# most BACKLOG_BUDGET_S per queue, and stops after its first failure; a run waits for it to let go
+BACKLOG_ROLE = "backlog"
+BACKLOG_BUDGET_S = 10.0
 # stores whose network only reports these lojas (the original's special case for PARAM_REDE ESTRELA)
 NETWORK_LOJAS: dict[str, tuple[int, ...]] = {"ESTRELA": tuple(range(100, 107))}
 
@@ -342,7 +346,8 @@ def _collect_one(c: BiCollector, config: BotConfig, state_dir: Path, opts: Optio
     queue = c.queue(origin)
     report = OriginReport(conc.address)
     path = spool_path(state_dir)
-    with consumer_lock(state_dir, queue) as held:
+    backlog_wait = BACKLOG_BUDGET_S + float(config.PARAM_BI_TIMEOUT) + 10
+    with consumer_lock(state_dir, queue, wait_for=BACKLOG_ROLE, wait_s=backlog_wait) as held:
         if not held:
             report.error = f"another run of {c.name} is collecting from {origin}; nothing done"
             return report
@@ -378,6 +383,31 @@ def _collect_one(c: BiCollector, config: BotConfig, state_dir: Path, opts: Optio
             report.error = "; ".join(filter(None, [report.error, sender.error]))
     log.info("%s %s", c.name, report.line())
     return report
+
+
+@dataclass(frozen=True)
+class BacklogSent:
+    """What one background pass did for one queue."""
+
+    queue: str
+    sent: int
+    error: str
+
+
+def send_backlog(c: BiCollector, config: BotConfig, state_dir: Path, queue: str,
+                 budget_s: float = BACKLOG_BUDGET_S) -> BacklogSent | None:
+    """Send `queue`'s spooled batches, in order, for at most `budget_s` (plus one request), stopping
+    at the first failure. None when a run holds the queue (the run sends it)."""
+    opts = Options(rede=config.PARAM_REDE, drain_s=budget_s, max_bytes=config.PARAM_SPOOL_MAX_MB * 1024 * 1024)
+    with consumer_lock(state_dir, queue, role=BACKLOG_ROLE) as held:
+        if not held:
+            return None
+        done = threading.Event()
+        done.set()
+        sender = Sender(config, Delivery(spool_path(state_dir), queue, c.path, opts.max_bytes, opts.drain_s),
+                        done, threading.Event(), max_failures=1)
+        sender.run()
+    return BacklogSent(queue, sender.sent, sender.error)
 
 
 def _plan_one(c: BiCollector, state_dir: Path, opts: Options, conc: Concentrator) -> OriginReport:

@@ -57,8 +57,9 @@ class Sender:
     """Drains a queue while its reader fills it; `run` in a thread of its own."""
 
     def __init__(self, config: BotConfig, delivery: Delivery, reader_done: threading.Event,
-                 wake: threading.Event) -> None:
+                 wake: threading.Event, *, max_failures: int = MAX_FAILURES) -> None:
         self.config, self.d = config, delivery
+        self.max_failures = max_failures  # failed rounds in a row before the rest waits for the next run
         self.reader_done, self.wake = reader_done, wake
         self.sent = self.rejected = self.items = 0
         self.error = ""
@@ -135,9 +136,9 @@ class Sender:
             if self._stopping:
                 return
             failures += 1
-            log.warning("%s: %s (attempt %d of %d)", self.d.queue, self.error, failures, MAX_FAILURES)
+            log.warning("%s: %s (attempt %d of %d)", self.d.queue, self.error, failures, self.max_failures)
             spool.note_error(self.d.queue, self.error)
-            if failures >= MAX_FAILURES:
+            if failures >= self.max_failures:
                 return
             threading.Event().wait(BACKOFF_S[min(failures, len(BACKOFF_S)) - 1])
             failing, pending, last_id = False, deque(), 0  # again from the oldest batch not acknowledged

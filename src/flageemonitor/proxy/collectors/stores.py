@@ -57,17 +57,13 @@ def nothing_configured() -> ActionOutcome:
                                          "CONCENTRADORES): nothing to do", data={"concentrators": []})
 
 
-def _scrub(text: str, *secrets: str | None) -> str:
-    return Redactor(secrets).redact(text)
-
-
 def mysql_error(address: str, config: BotConfig, database: str, exc: BaseException) -> StoreDbError:
     """A one-line error for a PyMySQL exception (code and server message, no password)."""
     args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
     code = args[0] if args else "?"
     message = str(args[1]) if len(args) > 1 else (str(exc) or type(exc).__name__)
-    return StoreDbError(_scrub(f"store database {address}:{config.DB_PORT}/{database}: {message} (error {code})",
-                               config.DB_PASS))
+    return StoreDbError(Redactor([config.DB_PASS]).redact(
+        f"store database {address}:{config.DB_PORT}/{database}: {message} (error {code})"))
 
 
 def mysql_connect(address: str, config: BotConfig, database: str, *, timeout: float, **kwargs: Any) -> Any:
@@ -133,4 +129,4 @@ def pg_stream(address: str, settings: PgSettings, sql: str, params: tuple[Any, .
             yield from cur
     except psycopg.Error as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
-        raise StoreDbError(_scrub(f"{where}: {message}", settings.password)) from None
+        raise StoreDbError(Redactor([settings.password]).redact(f"{where}: {message}")) from None

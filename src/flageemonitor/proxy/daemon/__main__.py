@@ -59,8 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         stop_grace_s=_num("STOP_GRACE", 8.0),
         heartbeat_interval_s=_num("HEARTBEAT_INTERVAL", 5.0),
         initial_backoff_s=_num("CONFIG_RETRY", 5.0),
+        backlog_interval_s=_num("BACKLOG_INTERVAL", 60.0),
     )
-    return asyncio.run(Daemon(options, store, source, clock=clock_from_env()).run())
+    from flageemonitor.proxy.controlplane.sender import target_from_env
+
+    return asyncio.run(Daemon(options, store, source, clock=clock_from_env(), target=target_from_env()).run())
 
 
 if __name__ == "__main__":

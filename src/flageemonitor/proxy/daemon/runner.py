@@ -8,6 +8,8 @@
   timing did not change keep their next tick.
 - SIGTERM/SIGINT: stop scheduling, let running actions finish for `stop_grace_s`, cancel the
   rest, exit 0.
+- With a control plane configured, check-ins and run reports go through the outbox, delivered
+  in the background (`daemon.reports`, `daemon.delivery`); the loop never waits on a server.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ import functools
 import logging
 import os
 import signal
-import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from flageemonitor.core.catalog import Catalog, load_catalog
 from flageemonitor.core.config_model import BotConfig
@@ -33,14 +35,17 @@ from flageemonitor.core.results import RunReport
 from flageemonitor.proxy import logs, reporting
 from flageemonitor.proxy.config_fetch import PLAIN_HTTP_WARNING, Code, Source
 from flageemonitor.proxy.configstore import ConfigStore, Outcome
+from flageemonitor.proxy.controlplane.bodies import failed_run
+from flageemonitor.proxy.controlplane.sender import Target
 from flageemonitor.proxy.daemon import memory
 from flageemonitor.proxy.daemon.clock import Clock
+from flageemonitor.proxy.daemon.reports import Reports
 from flageemonitor.proxy.daemon.schedule import Job, Schedule, build_schedule, next_fire, request_fields
 from flageemonitor.proxy.daemon.state import HEARTBEAT_NAME, RunHistory, write_json_atomic
+from flageemonitor.proxy.daemon.threads import in_thread
 
 log = logging.getLogger("flageemonitor.daemon")
 
-T = TypeVar("T")
 Executor = Callable[[Job, BotConfig], Awaitable[RunReport]]
 
 
@@ -53,6 +58,7 @@ class DaemonOptions:
     heartbeat_interval_s: float = 5.0
     initial_backoff_s: float = 5.0
     max_backoff_s: float = 300.0
+    backlog_interval_s: float = 60.0  # BI backlog passes between collector runs
 
 
 def pipeline_executor(options: DaemonOptions, clock: Clock | None = None) -> Executor:
@@ -92,36 +98,6 @@ def action_available(canonical: str) -> tuple[bool, str]:
         return False, f"cannot load: {type(exc).__name__}: {exc}"
 
 
-async def in_thread(fn: Callable[[], T]) -> T:
-    """Run blocking work in a daemon thread: a stopping process never waits for it.
-
-    Safe for the config refresh because every write it makes is atomic (temp + rename).
-    """
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[T] = loop.create_future()
-
-    def target() -> None:
-        try:
-            result = fn()
-        except BaseException as exc:
-            err = exc
-            loop.call_soon_threadsafe(_settle, fut, None, err)
-        else:
-            loop.call_soon_threadsafe(_settle, fut, result, None)
-
-    threading.Thread(target=target, daemon=True, name="flageemonitor-io").start()
-    return await fut
-
-
-def _settle(fut: asyncio.Future[T], result: T | None, exc: BaseException | None) -> None:
-    if fut.done():
-        return
-    if exc is not None:
-        fut.set_exception(exc)
-    else:
-        fut.set_result(result)  # type: ignore[arg-type]
-
-
 class Daemon:
     def __init__(
         self,
@@ -132,6 +108,7 @@ class Daemon:
         clock: Clock | None = None,
         catalog: Catalog | None = None,
         executor: Executor | None = None,
+        target: Target | None = None,
     ) -> None:
         self.options = options
         self.store = store
@@ -152,6 +129,8 @@ class Daemon:
         self._last_refresh: dict[str, Any] | None = None
         self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self._last_heartbeat = 0.0
+        self.reports = Reports(options.state_dir, target, config=lambda: self.config, started_at=self._started_at,
+                               backlog_interval_s=options.backlog_interval_s)
 
     # --- control
     def request_stop(self) -> None:
@@ -178,12 +157,15 @@ class Daemon:
                      self.source.display_url if self.source else "none: local config only")
             if self.source is not None and self.source.plain_http:
                 log.warning("%s (%s)", PLAIN_HTTP_WARNING, self.source.display_url)
+            self.reports.start()
             await self._initial_config()
+            self.reports.checkin_now()
             if self.config is not None and not self._stop.is_set():
                 self._state = "running"
                 await self._loop()
             await self._drain()
         finally:
+            await self.reports.stop()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             self._state = "stopped"
@@ -238,6 +220,11 @@ class Daemon:
         self._last_refresh = {"at": datetime.now(UTC).isoformat(timespec="seconds"),
                               "code": int(outcome.code), "message": outcome.message}
         (log.info if outcome.ok else log.warning)("update-config: %s", outcome.message)
+        if outcome.ok:
+            self.reports.clear_error("config")
+        else:
+            self.reports.note_error("config", f"update-config: {outcome.message}")
+        self.reports.checkin_now()
         return outcome
 
     def _set_config(self, config: BotConfig | None, reason: str) -> None:
@@ -345,6 +332,8 @@ class Daemon:
         t0 = time.monotonic()
         started = datetime.now(UTC)
         result, detail, summary = "error", "", None
+        report: RunReport | None = None
+        run_id = str(uuid.uuid4())  # the same id in the run history and on the control plane
         log.info("%s: run started (tick %s)", job.name, _iso(scheduled_for))
         try:
             report = await self.executor(job, config)
@@ -364,15 +353,26 @@ class Daemon:
         finally:
             duration = time.monotonic() - t0
             self._record(job, result, scheduled_for, started=started, duration=duration, summary=summary,
-                         detail=detail)
+                         detail=detail, run_id=run_id)
             counts = ""
             if summary:
                 counts = " ".join(f"{k}={v}" for k, v in summary.items() if k != "duration_s" and v)
             (log.info if result == "ok" else log.warning)(
                 "%s: run %s in %.1fs %s%s", job.name, result, duration, counts, f" ({detail})" if detail else "")
+        error_key = f"run:{job.name}"
+        if report is not None:
+            self.reports.clear_error(error_key)
+            await self.reports.report_run(report, run_id=run_id)
+        else:  # the run ended before any host: its report says why
+            self.reports.note_error(error_key, f"{job.name}: {detail}")
+            started_at = started.isoformat(timespec="seconds")
+            await self.reports.report_run(
+                failed_run(job.configured_as or job.name, job.name, provider=config.effective_provider,
+                           started_at=started_at), run_id=run_id, error=detail)
 
     def _record(self, job: Job, result: str, scheduled_for: datetime, *, started: datetime | None = None,
-                duration: float = 0.0, summary: dict[str, Any] | None = None, detail: str = "") -> None:
+                duration: float = 0.0, summary: dict[str, Any] | None = None, detail: str = "",
+                run_id: str | None = None) -> None:
         rec: dict[str, Any] = {
             "action": job.name,
             "result": result,
@@ -381,6 +381,8 @@ class Daemon:
             "duration_s": round(duration, 3),
             "config_version": self.config.CONFIG_VERSION if self.config else None,
         }
+        if run_id is not None:
+            rec["run_id"] = run_id
         if job.args:
             rec["args"] = list(job.args)
         if summary is not None:

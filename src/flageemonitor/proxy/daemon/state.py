@@ -12,7 +12,9 @@ be fast.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
 import threading
 import time
 from collections import deque
@@ -56,10 +58,25 @@ class RunHistory:
             return 0
 
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, default=str, sort_keys=True) + "\n"
+        """Append one line whole or not at all: a write cut short (disk full) is cut back off, and a
+        torn tail a crash left behind is removed first, so no record is ever glued to a fragment."""
+        line = (json.dumps(record, default=str, sort_keys=True) + "\n").encode("utf-8")
         with self._lock:
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(line)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                end = _complete_length(fd)
+                if end != os.fstat(fd).st_size:
+                    os.ftruncate(fd, end)
+                try:
+                    written = os.write(fd, line)
+                    if written != len(line):
+                        raise OSError(errno.ENOSPC, f"{self.path}: only {written} of {len(line)} bytes written")
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, end)
+                    raise
+            finally:
+                os.close(fd)
             self._lines += 1
             if self._lines >= 2 * self.cap:
                 self._trim()
@@ -71,12 +88,29 @@ class RunHistory:
         self._lines = len(keep)
 
 
+def _complete_length(fd: int, chunk: int = 65536) -> int:
+    """The length of the file up to and including its last newline (0 without one)."""
+    end = os.fstat(fd).st_size
+    pos = end
+    while pos > 0:
+        start = max(0, pos - chunk)
+        data = os.pread(fd, pos - start, start)
+        newline = data.rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        pos = start
+    return 0
+
+
 def read_history(state_dir: Path, limit: int | None = None) -> list[dict[str, Any]]:
-    """The newest `limit` records (all when None), oldest first; unreadable lines are skipped."""
+    """The newest `limit` records (all when None), oldest first. Unreadable lines are skipped, and
+    so is a last line without its newline (a write in progress, or torn by a crash)."""
     out: deque[dict[str, Any]] = deque(maxlen=limit)
     try:
         with (state_dir / HISTORY_NAME).open(encoding="utf-8", errors="replace") as fh:
             for line in fh:
+                if not line.endswith("\n"):
+                    break
                 with contextlib.suppress(ValueError):
                     rec = json.loads(line)
                     if isinstance(rec, dict):

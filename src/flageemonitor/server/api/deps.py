@@ -59,18 +59,26 @@ class Credentials:
     rede: str | None
 
 
+def presented_token(x_bot_token: str | None, authorization: str | None) -> str | None:
+    """The token from `X-Bot-Token`, else from `Authorization: Bearer`; blank is none."""
+    presented = x_bot_token
+    if not presented:
+        scheme, _, value = (authorization or "").partition(" ")
+        presented = value if scheme.lower() == "bearer" else None
+    return presented.strip() if presented and presented.strip() else None
+
+
+def presented_rede(rede: str | None) -> str | None:
+    return rede.strip() if rede and rede.strip() else None
+
+
 def read_credentials(request: Request) -> Credentials:
     """The token from `X-Bot-Token`, else `Authorization: Bearer`; the network from `?rede=`."""
     headers = request.headers
-    presented = headers.get("x-bot-token")
-    if not presented:
-        scheme, _, value = headers.get("authorization", "").partition(" ")
-        presented = value if scheme.lower() == "bearer" else None
-    rede = request.query_params.get("rede")
     return Credentials(
         address=(request.client.host if request.client else "unknown")[:ADDRESS_MAX],
-        token=presented.strip() if presented and presented.strip() else None,
-        rede=rede.strip() if rede and rede.strip() else None,
+        token=presented_token(headers.get("x-bot-token"), headers.get("authorization")),
+        rede=presented_rede(request.query_params.get("rede")),
     )
 
 
@@ -80,6 +88,7 @@ class Authorized:
     client_id: int
     network: NetworkInfo
     generation: int
+    expires_at: datetime | None = None  # timezone-aware
 
 
 def _reject(status: int, reason: str, message: str, headers: dict[str, str] | None = None) -> ApiError:
@@ -156,7 +165,8 @@ def authorize(
     network = _network_for(session, cache, generation, info, creds.rede)
     if cache.due_for_touch(info.id):
         tokens.touch(session, info.id, moment)
-    return Authorized(token_id=info.id, client_id=info.client_id, network=network, generation=generation)
+    return Authorized(token_id=info.id, client_id=info.client_id, network=network, generation=generation,
+                      expires_at=expires)
 
 
 def _network_for(

@@ -6,6 +6,7 @@ import typer
 
 from flageemonitor.cli_style import CONTEXT, QuietOpt, VerboseOpt, VersionOpt, plain_metavars, run_app
 from flageemonitor.server.cli import (
+    admin_cmds,
     audit_cmds,
     client_cmds,
     common,
@@ -32,7 +33,8 @@ def _root(
     common.GLOBAL["log_level"] = "debug" if verbose else ("warning" if quiet else None)
 
 
-for module in (serve_cmds, client_cmds, token_cmds, config_cmds, audit_cmds, secrets_cmds, signing_cmds):
+for module in (serve_cmds, client_cmds, token_cmds, config_cmds, audit_cmds, secrets_cmds, signing_cmds,
+               admin_cmds):
     module.register(app)
 
 

@@ -26,11 +26,7 @@ def audit_list(
     from flageemonitor.server.services import audit
 
     with session(database_url_opt, readonly=True) as s:
-        rows = [
-            {"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "target": e.target,
-             "detail": e.detail}
-            for e in audit.entries(s, limit, target)
-        ]
+        rows = [audit.summary(e) for e in audit.entries(s, limit, target)]
     if as_json:
         print_json(rows)
         return

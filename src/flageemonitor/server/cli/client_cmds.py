@@ -41,9 +41,7 @@ def client_list(database_url_opt: DbUrl = None, as_json: JsonOut = False) -> Non
     from flageemonitor.server.services import clients
 
     with session(database_url_opt, readonly=True) as s:
-        rows: list[dict[str, Any]] = [
-            {"id": c.id, "name": c.name, "networks": [n.code for n in c.networks]} for c in clients.all_clients(s)
-        ]
+        rows: list[dict[str, Any]] = [clients.summary(c) for c in clients.all_clients(s)]
     if as_json:
         print_json(rows)
     else:
@@ -91,12 +89,7 @@ def network_list(
     from flageemonitor.server.services import networks
 
     with session(database_url_opt, readonly=True) as s:
-        rows = [
-            {"code": n.code, "client": n.client.name, "provider": n.provider, "timezone": n.timezone,
-             "image": n.image, "runtime_name": n.runtime_name, "container_root": n.container_root,
-             "image_channel": networks.channel(n).describe()}
-            for n in networks.all_networks(s, client)
-        ]
+        rows = [networks.summary(n) for n in networks.all_networks(s, client)]
     if as_json:
         print_json(rows)
     else:

@@ -94,11 +94,7 @@ def config_history(
     from flageemonitor.server.services import configs
 
     with session(database_url_opt, readonly=True) as s:
-        rows = [
-            {"version": r.version, "created_at": r.created_at.isoformat(), "created_by": r.created_by,
-             "comment": r.comment, "etag": r.etag}
-            for r in configs.history(s, network)
-        ]
+        rows = [configs.version_summary(r) for r in configs.history(s, network)]
     if as_json:
         print_json(rows)
         return

@@ -118,6 +118,30 @@ def db_current(database_url_opt: DbUrl = None) -> None:
         engine.dispose()
 
 
+@db_app.command("prune")
+def db_prune(database_url_opt: DbUrl = None) -> None:
+    """Apply the run-report retention now (the server also does it in the background)."""
+    from datetime import UTC, datetime
+
+    from flageemonitor.server.cli.common import settings
+    from flageemonitor.server.core.db import make_engine
+    from flageemonitor.server.services import retention
+
+    config = settings(database_url_opt)
+    migrate(config.database_url)
+    engine = make_engine(config.database_url)
+    try:
+        done = retention.prune(engine, config, datetime.now(UTC))
+    finally:
+        engine.dispose()
+    if done is None:
+        typer.echo("another server is pruning right now; nothing done")
+        return
+    typer.echo(f"removed {done.runs} run reports, {done.proxies} proxies, {done.endpoints} endpoint states, "
+               f"{done.sessions} expired sessions (keeping {config.run_retention_days:g} days, "
+               f"{config.run_retention_rows} runs per network)")
+
+
 def demo(
     host: Annotated[str, typer.Option(metavar="ADDRESS", help="address to serve on with --serve")] = "127.0.0.1",
     port: Annotated[int, typer.Option(metavar="PORT", help="port to serve on with --serve")] = 8000,

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(token_app, name="token")
 
 
-def _expiry(expires_in_days: float | None, expires_at: str | None) -> datetime | None:
+def expiry(expires_in_days: float | None, expires_at: str | None) -> datetime | None:
     """The expiry asked for; a moment that is not in the future is refused (it would issue a dead token)."""
     now = datetime.now(UTC)
     if expires_at:
@@ -47,7 +47,7 @@ def token_issue(
         help="limit to this network (repeatable); without it the token covers every network of the client")] = None,
     scope: Annotated[
         list[str] | None,
-        typer.Option("--scope", metavar="SCOPE", help="config:read, bootstrap:read, reports:write, admin (repeatable)"),
+        typer.Option("--scope", metavar="SCOPE", help="config:read, bootstrap:read, report:write, admin (repeatable)"),
     ] = None,
     expires_in_days: Annotated[float | None, typer.Option(
         "--expires-in-days", metavar="DAYS", help="expires this many days from now (> 0)")] = None,
@@ -59,9 +59,9 @@ def token_issue(
     """Create a token and print it once; only its hash is kept."""
     from flageemonitor.server.services import tokens
 
-    expiry = _expiry(expires_in_days, expires_at)
+    expiry_at = expiry(expires_in_days, expires_at)
     with session(database_url_opt) as s:
-        clear, token = tokens.issue(s, client, actor(), networks=network, scopes=scope, expires_at=expiry)
+        clear, token = tokens.issue(s, client, actor(), networks=network, scopes=scope, expires_at=expiry_at)
         token_id = token.id
         scopes = token.scope_list
         covered = [n.code for n in token.networks] or [n.code for n in token.client.networks]

@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     max_headers: int = _env("max_headers", default=100, ge=8)
     header_timeout: float = _env("header_timeout", default=10.0, gt=0)
     max_connections_per_address: int = _env("max_connections_per_address", default=64, ge=1)
+    # fleet: run reports kept, web sign-in
+    run_retention_days: float = _env("run_retention_days", default=90, gt=0,
+                                     description="run reports older than this are pruned")
+    run_retention_rows: int = _env("run_retention_rows", default=1_000_000, ge=1,
+                                   description="at most this many run reports kept per network")
+    retention_interval: float = _env("retention_interval", default=3600, gt=0,
+                                     description="seconds between background prunes")
+    session_hours: float = _env("session_hours", default=12, gt=0, description="web sign-in lifetime")
+    login_lockout_attempts: int = _env("login_lockout_attempts", default=5, ge=1,
+                                       description="failed sign-ins in a row that lock an account")
+    login_lockout_seconds: int = _env("login_lockout_seconds", default=900, ge=1)
 
     @field_validator("*", mode="before")
     @classmethod

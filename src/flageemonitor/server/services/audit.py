@@ -8,6 +8,7 @@ for another actor, nor hide text from a terminal.
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,3 +44,8 @@ def entries(s: Session, limit: int = 50, target: str | None = None) -> list[Audi
     if target:
         q = q.where(AuditEntry.target == target)
     return list(s.scalars(q))
+
+
+def summary(entry: AuditEntry) -> dict[str, Any]:
+    return {"id": entry.id, "at": entry.at.isoformat(), "actor": entry.actor, "action": entry.action,
+            "target": entry.target, "detail": entry.detail}

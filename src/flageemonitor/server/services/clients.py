@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from flageemonitor.server.errors import Conflict, Invalid, NotFound
 from flageemonitor.server.models import Client, utcnow
@@ -31,4 +33,8 @@ def get(s: Session, name: str) -> Client:
 
 
 def all_clients(s: Session) -> list[Client]:
-    return list(s.scalars(select(Client).order_by(Client.name)))
+    return list(s.scalars(select(Client).options(selectinload(Client.networks)).order_by(Client.name)))
+
+
+def summary(client: Client) -> dict[str, Any]:
+    return {"id": client.id, "name": client.name, "networks": [n.code for n in client.networks]}

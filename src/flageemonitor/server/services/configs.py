@@ -12,13 +12,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from flageemonitor.core.catalog import load_catalog
 from flageemonitor.core.config_checks import check_config
 from flageemonitor.core.config_model import validate_config
 from flageemonitor.core.errors import ConfigInvalid
+from flageemonitor.core.fleet_contract import DEFAULT_HEARTBEAT_INTERVAL_S, HEARTBEAT_KEY
 from flageemonitor.core.image_channel import RESERVED_KEYS, ImageChannel
 from flageemonitor.core.redact import SECRET_CONFIG_KEYS
 from flageemonitor.server.core.secretbox import SecretBox, redacted
@@ -109,6 +110,34 @@ def latest(s: Session, network_id: int) -> ConfigVersion | None:
         .order_by(ConfigVersion.version.desc())
         .limit(1)
     )
+
+
+def latest_of_all(s: Session) -> dict[int, ConfigVersion]:
+    """The latest version of every network's config, by network id."""
+    newest = (
+        select(ConfigVersion.network_id, func.max(ConfigVersion.version).label("version"))
+        .group_by(ConfigVersion.network_id)
+        .subquery()
+    )
+    rows = s.scalars(
+        select(ConfigVersion).join(
+            newest,
+            (ConfigVersion.network_id == newest.c.network_id) & (ConfigVersion.version == newest.c.version),
+        )
+    )
+    return {row.network_id: row for row in rows}
+
+
+def heartbeat_interval(row: ConfigVersion | None) -> int:
+    """Seconds between a proxy's check-ins: the config's PARAM_HEARTBEAT_INTERVAL, else 60."""
+    if row is None:
+        return DEFAULT_HEARTBEAT_INTERVAL_S
+    value = json.loads(row.body).get(HEARTBEAT_KEY)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
+        return DEFAULT_HEARTBEAT_INTERVAL_S
+    return int(value)
 
 
 def get(s: Session, code: str, version: int | None = None) -> ConfigVersion:
@@ -225,3 +254,8 @@ def rollback(s: Session, code: str, to: int, actor: str, *, box: SecretBox) -> C
     row = store(s, code, data, actor, comment=f"rollback to v{to}", box=box)
     audit.record(s, actor, "config.rollback", f"network:{code}", f"to={to} new_version={row.version}")
     return row
+
+
+def version_summary(row: ConfigVersion) -> dict[str, Any]:
+    return {"version": row.version, "created_at": row.created_at.isoformat(), "created_by": row.created_by,
+            "comment": row.comment, "etag": row.etag}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from flageemonitor.core.catalog import load_catalog
 from flageemonitor.core.image_channel import ChannelInvalid, ImageChannel, from_stored, parse_channel
@@ -85,7 +86,7 @@ def of_client(s: Session, client_id: int) -> list[Network]:
 
 
 def all_networks(s: Session, client_name: str | None = None) -> list[Network]:
-    q = select(Network).order_by(Network.code)
+    q = select(Network).options(joinedload(Network.client)).order_by(Network.code)
     if client_name:
         q = q.where(Network.client_id == clients.get(s, client_name).id)
     return list(s.scalars(q))
@@ -111,3 +112,10 @@ def set_channel(s: Session, code: str, value: str, actor: str) -> tuple[ImageCha
         audit.record(s, actor, "network.channel", f"network:{code}", f"{before.describe()} -> {wanted.describe()}")
         generation.bump(s)
     return before, wanted
+
+
+def summary(net: Network) -> dict[str, Any]:
+    """What `network list` and the admin API show of a network."""
+    return {"code": net.code, "client": net.client.name, "provider": net.provider, "timezone": net.timezone,
+            "image": net.image, "runtime_name": net.runtime_name, "container_root": net.container_root,
+            "image_channel": channel(net).describe()}

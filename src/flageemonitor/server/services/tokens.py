@@ -26,7 +26,7 @@ def issue(
 ) -> tuple[str, Token]:
     """Create a token; the clear text is returned once and never stored."""
     client = clients.get(s, client_name)
-    chosen = list(dict.fromkeys(scopes or security.DEFAULT_SCOPES))
+    chosen = list(dict.fromkeys(security.SCOPE_ALIASES.get(x, x) for x in scopes or security.DEFAULT_SCOPES))
     for scope in chosen:
         if scope not in security.SCOPES:
             raise Invalid(f"unknown scope {scope!r}; known scopes: {', '.join(security.SCOPES)}")

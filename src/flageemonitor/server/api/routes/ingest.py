@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from flageemonitor.core.image_channel import from_stored
 from flageemonitor.core.signing import HEADER as SIGNATURE_HEADER
+from flageemonitor.server.api.config_poll import ConfigPoll, body_headers, config_headers, matches
 from flageemonitor.server.api.deps import Authorized, openapi_auth, run_authorized
 from flageemonitor.server.api.errors import AUTH_RESPONSES, ApiError, signing_unavailable
 from flageemonitor.server.cache import ConfigView, LookupCache
@@ -22,16 +23,6 @@ from flageemonitor.server.services import configs
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])
 log = logging.getLogger("flageemonitor.server.ingest")
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    for candidate in if_none_match.split(","):
-        tag = candidate.strip()
-        if tag == "*" or tag.removeprefix("W/") == etag:
-            return True
-    return False
 
 
 def _current(cache: LookupCache, box: SecretBox, signer: Signer, session: Session, auth: Authorized) -> ConfigView:
@@ -77,16 +68,24 @@ def _current(cache: LookupCache, box: SecretBox, signer: Signer, session: Sessio
     ),
 )
 async def bot_config(request: Request) -> Response:
+    """The config; usually answered by `ConfigPollFastPath` when the caller's copy is current."""
     cache: LookupCache = request.app.state.cache
     box: SecretBox = request.app.state.box
     signer: Signer = request.app.state.signer
-    view = await run_authorized(request, "config:read", lambda s, auth: _current(cache, box, signer, s, auth))
-    if_none_match = request.headers.get("if-none-match")
-    headers = {"ETag": view.etag, "Cache-Control": "no-cache", "X-Config-Version": str(view.version)}
-    if _matches(if_none_match, view.etag):
-        return Response(status_code=304, headers=headers)
-    headers[SIGNATURE_HEADER] = view.signature
-    return Response(view.body, media_type="application/json", headers=headers)
+    seen: list[Authorized] = []
+
+    def work(s: Session, auth: Authorized) -> ConfigView:
+        seen.append(auth)
+        return _current(cache, box, signer, s, auth)
+
+    view = await run_authorized(request, "config:read", work)
+    headers = request.headers
+    poll: ConfigPoll = request.app.state.poll
+    poll.remember(request.scope, headers.get("x-bot-token"), headers.get("authorization"),
+                  request.query_params.get("rede"), seen[0], view)
+    if matches(headers.get("if-none-match"), view.etag):
+        return Response(status_code=304, headers=config_headers(view))
+    return Response(view.body, media_type="application/json", headers=body_headers(view))
 
 
 @router.get(

@@ -1,0 +1,127 @@
+"""Group commit for check-ins and run reports: one writer thread per worker process.
+
+Requests hand their validated bodies to `BatchWriter.submit` and wait for the future: it is
+resolved only after the transaction holding the body committed, so a 201 means stored. While one
+batch commits, the next requests queue up and go together in the next transaction: under load
+the cost of a commit is shared, with no added delay when the server is idle. A batch that fails
+as a whole is tried once more (two workers racing on one run id, a deadlock), then item by item,
+so one bad body never fails the others. Rows are upserted in key order, so that two workers'
+batches lock them in the same order.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from flageemonitor.core.fleet_contract import CheckIn
+from flageemonitor.server.services import fleet_ingest
+from flageemonitor.server.services.fleet_ingest import Received
+
+log = logging.getLogger("flageemonitor.server.ingest")
+MAX_BATCH = 256
+
+
+@dataclass
+class _Job:
+    item: Received
+    future: Future[Any] = field(default_factory=Future)
+
+
+_STOP = object()
+
+
+def apply_batch(conn: Connection, items: list[Received]) -> list[Any]:
+    """Store a mixed batch; per item: None for a check-in, the duplicate flag for a run report."""
+    checkins = [i for i in items if isinstance(i.body, CheckIn)]
+    runs = [i for i in items if not isinstance(i.body, CheckIn)]
+    fleet_ingest.store_checkins(conn, checkins)
+    duplicates = iter(fleet_ingest.store_runs(conn, runs) if runs else [])
+    return [None if isinstance(i.body, CheckIn) else next(duplicates) for i in items]
+
+
+class BatchWriter:
+    def __init__(self, engine: Engine, apply: Callable[[Connection, list[Received]], list[Any]] = apply_batch,
+                 max_batch: int = MAX_BATCH) -> None:
+        self._engine = engine
+        self._apply = apply
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, item: Received) -> Future[Any]:
+        job = _Job(item)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="ingest-writer", daemon=True)
+                self._thread.start()
+        self._queue.put(job)
+        return job.future
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Finish what was submitted, then stop the thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join(timeout)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch: list[_Job] = [first]
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._write(batch)
+            if stop:
+                return
+
+    def _transaction(self, items: list[Received]) -> list[Any]:
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                # take the write lock first: a deferred transaction that reads, then writes, fails at
+                # once (no busy wait) when another process committed in between
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            results = self._apply(conn, items)
+            conn.commit()
+            return results
+
+    def _write(self, batch: list[_Job], attempts: int = 2) -> None:
+        for attempt in range(attempts):
+            try:
+                results = self._transaction([job.item for job in batch])
+                break
+            except Exception:
+                if attempt + 1 < attempts:
+                    continue  # a lost race (deadlock, duplicate run id from another worker): once more
+                if len(batch) == 1:
+                    log.exception("storing a report failed")
+                    batch[0].future.set_exception(StoreFailed("the report could not be stored; send it again"))
+                    return
+                for job in batch:  # one body at a time, so that one bad body fails alone
+                    self._write([job], attempts=1)
+                return
+        for job, result in zip(batch, results, strict=True):
+            job.future.set_result(result)
+
+
+class StoreFailed(RuntimeError):
+    """The database refused the write: the sender keeps the body and retries."""
