@@ -15,6 +15,11 @@ The gate refuses to push (exit 1, one line per reason, nothing pushed) when
 `--no-build` checks (and pushes) an image built before. Unprotected images
 (`deploy/build-image.sh` without `--protect`) stay the default for development.
 Exit codes: 0 published (or checked, with --no-push), 1 refused, 2 usage.
+
+    uv run python -m deploy.publish promote --image REGISTRY/flagee-cloud/flageemonitor-client \
+        [--from canary] [--to stable] [--digest sha256:…] [--no-latest]
+
+retags, by digest and without a rebuild, what `--from` points to (`deploy/promote.py`).
 """
 
 from __future__ import annotations
@@ -180,6 +185,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["promote"]:
+        from deploy import promote
+
+        return promote.main(argv[1:])
     args = parse(argv)
     try:
         if not args.no_build:

@@ -86,6 +86,8 @@ class Batch:
     path: str
     rows: list[dict[str, Any]]
     acked: bool = False
+    arrived: int = 0  # when it arrived and when it was acknowledged, on one counter of events
+    acked_at: int | None = None
 
 
 @dataclass
@@ -94,6 +96,7 @@ class _State:
     count_only: bool
     mode: str = "ok"  # ok | fail | hang | cut
     after: int = 0  # requests still answered 200 before `mode` applies
+    times: int | None = None  # requests `mode` still applies to before the BI is ok again (None: all)
     fail_status: int = 500
     batches: list[Batch] = field(default_factory=list)
     requests: int = 0
@@ -101,6 +104,7 @@ class _State:
     acked_rows: int = 0
     keys: set[int] = field(default_factory=set)
     unauthorized: int = 0
+    events: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     released: threading.Event = field(default_factory=threading.Event)
     arrived: threading.Condition = field(default_factory=threading.Condition)
@@ -161,10 +165,16 @@ class _Handler(BaseHTTPRequestHandler):
                 st.keys.update(hash(k) for k in keys)
             else:
                 st.batches.append(batch)
+            st.events += 1
+            batch.arrived = st.events
             mode = st.mode
             if st.after > 0:
                 st.after -= 1
                 mode = "ok"
+            elif st.times is not None:
+                st.times -= 1
+                if st.times <= 0:
+                    st.mode, st.times = "ok", None
         with st.arrived:
             st.arrived.notify_all()
         if mode == "hang":  # held until released, then dropped unanswered: a hung BI never acknowledges
@@ -178,10 +188,16 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "fail":
             self._reply(st.fail_status, b'{"error":"told to fail"}')
             return
-        if self._reply(200, b'{"ok":true}'):
+        # recorded as acknowledged before the answer leaves: a client that got its 200 always finds
+        # its batch acknowledged; an answer that could not be written is taken back
+        with st.lock:
+            st.events += 1
+            batch.acked, batch.acked_at = True, st.events
+            st.acked_rows += len(rows)
+        if not self._reply(200, b'{"ok":true}'):
             with st.lock:
-                batch.acked = True
-                st.acked_rows += len(rows)
+                batch.acked, batch.acked_at = False, None
+                st.acked_rows -= len(rows)
 
 
 class _Server(ThreadingHTTPServer):
@@ -234,14 +250,15 @@ class BiStandIn:
         self._server.server_close()
 
     # --- behaviour
-    def behave(self, mode: str, status: int = 500, *, after: int = 0) -> None:
+    def behave(self, mode: str, status: int = 500, *, after: int = 0, times: int | None = None) -> None:
         """`ok`, `fail` (answer `status`), `hang` (hold requests until the next behave, then drop them
-        unanswered), `cut`;
-        the next `after` requests are still answered 200."""
+        unanswered), `cut`; the next `after` requests are still answered 200, and with `times` the
+        mode applies to that many requests only (then the BI is ok again)."""
         if mode not in ("ok", "fail", "hang", "cut"):
             raise ValueError(mode)
         with self.state.lock:
             self.state.mode, self.state.fail_status, self.state.after = mode, status, after
+            self.state.times = times
         if mode == "hang":
             self.state.released.clear()
         else:
@@ -264,6 +281,7 @@ class BiStandIn:
         with self.state.lock:
             self.state.batches.clear()
             self.state.requests = self.state.rows = self.state.acked_rows = self.state.unauthorized = 0
+            self.state.events = 0
             self.state.keys.clear()
         self.behave("ok")
 

@@ -150,7 +150,7 @@ class Demo:
 
     # --- proxy in a container, installed by the server's installer
     def run_container(self, fleet: Any, oci: Any) -> list[str]:
-        image = f"{oci.registry}/flagee-cloud/flageemonitor-client:demo"
+        image = f"{oci.registry}/flagee-cloud/flageemonitor-client:stable"  # the channel every network starts on
         say("building the proxy image (first run: base image from the Debian mirror, dependencies from PyPI)")
         with (self.workdir / "build.log").open("wb") as log:
             built = subprocess.run([str(ROOT / "deploy/build-image.sh"), "--engine", "podman", "--tag", image,

@@ -42,13 +42,16 @@ class Measure:
     ok: int
     failed: int
     note: str = ""
+    exit_code: int = 0
 
 
 def measure(name: str, argv: list[str], env: dict[str, str],
-            parse: Callable[[str], tuple[int, int, str]]) -> Measure:
-    with tempfile.TemporaryFile() as out:
+            parse: Callable[[str], tuple[int, int, str]], *, stderr_to: Path | None = None) -> Measure:
+    """`argv` timed as a child process; `parse` reads its stdout. Its stderr is dropped, or kept
+    in `stderr_to` (a contender that reports on stderr is judged from it afterwards)."""
+    with tempfile.TemporaryFile() as out, open(stderr_to or os.devnull, "wb") as err:
         started = time.monotonic()
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -56,7 +59,7 @@ def measure(name: str, argv: list[str], env: dict[str, str],
         text = out.read().decode(errors="replace")
     ok, failed, note = parse(text)
     return Measure(name, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, ok, failed,
-                   f"exit {proc.returncode}" + (f"; {note}" if note else ""))
+                   f"exit {proc.returncode}" + (f"; {note}" if note else ""), proc.returncode)
 
 
 def parse_ours(text: str) -> tuple[int, int, str]:

@@ -72,8 +72,9 @@ def target(request: pytest.FixtureRequest) -> Target:
 
 
 def only_probes(commands: list[str]) -> bool:
-    """Every command is a read-only probe (the facts probe or a change-model probe)."""
-    return bool(commands) and all(c.startswith("echo '@@") for c in commands)
+    """Every command is a read-only probe (the facts probe, or a change-model probe, whose output
+    is collected in one variable and written at once)."""
+    return bool(commands) and all(c.startswith(("echo '@@", "flagee_probe_out=$(echo '@@")) for c in commands)
 
 
 def test_install_plan_rerun_reconfigure_uninstall(target: Target, agent_repo: Path,

@@ -17,6 +17,7 @@ import pytest
 from devtools.bi_standin import BiStandIn
 from devtools.storedb import insert_nfce, nfce_row, nfce_rows
 
+from flageemonitor.proxy.collectors.sender import INFLIGHT
 from flageemonitor.proxy.spool import Spool, spool_path
 from tests.collectors.conftest import (
     REDE,
@@ -257,7 +258,8 @@ def test_kill_9_mid_batch_loses_nothing(stores: StorePair, bi: BiStandIn, tmp_pa
     first = bi.batches()
     acked_first = Counter(r["Chave"] for b in first if b.acked for r in b.rows)
     unacked_first = Counter(r["Chave"] for b in first if not b.acked for r in b.rows)
-    assert sum(acked_first.values()) == 4 * 200 and sum(unacked_first.values()) == 200
+    # the batches in flight when the BI started hanging: at least one, at most INFLIGHT
+    assert sum(acked_first.values()) == 4 * 200 and 200 <= sum(unacked_first.values()) <= INFLIGHT * 200
     bi.behave("ok")
     restart = subprocess.run([CLI, "run", "cupons", "--config", str(cfg_file)], env=env, capture_output=True,
                              text=True, timeout=300)
@@ -281,7 +283,7 @@ def _spooled(state: Path) -> int:
 
 
 def test_database_and_python_render_the_same_payloads(stores: StorePair) -> None:
-    """Servers with JSON_OBJECT build each row's JSON; older ones get columns rendered in Python.
+    """Servers with JSON_QUOTE build each row's JSON; older ones get columns rendered in Python.
     Both must give the BI the same values, odd strings and NULLs included."""
     from flageemonitor.proxy.collectors.coupon_details import COUPON_DETAILS
     from flageemonitor.proxy.collectors.coupon_lv import COUPON_LV

@@ -131,9 +131,13 @@ def test_python_rendering_of_a_coupon() -> None:
 
 def test_sql_rendering_binds_the_network_and_escapes_percent() -> None:
     expr, params = sql_json([Field("rede", "rede"), Field("d", "iso", "x"), Field("one", "one")], "R%")
-    assert expr.startswith("JSON_OBJECT('rede', %s") and "%%Y" in expr and params == ["R%", 1]
+    assert expr.startswith("CONCAT('{\"rede\":', JSON_QUOTE(%s)") and "%%Y" in expr and params == ["R%"]
+    assert "R%" not in expr
     with pytest.raises(ValueError):
         Field("x", "nope", "c")
+    for name, column in (("a'b", "c"), ("ok", "c); DROP TABLE nfce; --"), ('a"', "c")):
+        with pytest.raises(ValueError, match="letters, digits and _ only"):
+            Field(name, "text", column)
 
 
 @pytest.mark.parametrize(("info", "has"), [("5.5.5-10.11.19-MariaDB-0+deb12u1", True), ("10.1.48-MariaDB", False),
@@ -175,6 +179,27 @@ def test_bi_client_answers(bi_small: BiStandIn) -> None:
             client.post("/x", b"[]")
     finally:
         bi.stop()
+
+
+def test_bi_client_goes_through_the_https_proxy_unless_no_proxy(bi_small: BiStandIn,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from devtools.mariadb import free_port
+
+    dead = free_port("127.0.0.1")  # nothing listens there: a request through it cannot arrive
+    for name in ("https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{dead}")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        with BiClient(_bi_config(bi_small)) as client, pytest.raises(BiUnavailable, match="refused"):  # type: ignore[arg-type]
+            client.post("/cupons/batch", b"[]")
+        assert bi_small.batches() == []
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        with BiClient(_bi_config(bi_small)) as client:  # type: ignore[arg-type]
+            client.post("/cupons/batch", b'[{"Chave":"2"}]')
+        assert bi_small.rows() == [{"Chave": "2"}]
+    finally:
+        bi_small.stop()
 
 
 @pytest.mark.parametrize(("extra", "message"), [

@@ -3,12 +3,22 @@ runs against a real engine and registry in tests/e2e."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from flageemonitor.deploy.host.settings import HostSettings, SettingsError, parse_env_text
-from flageemonitor.deploy.host.specs import SPEC_LABEL, hold_spec, runtime_spec, watchtower_spec
+from flageemonitor.deploy.host.specs import (
+    REF_LABEL,
+    SPEC_LABEL,
+    WATCHTOWER_ENABLE,
+    WATCHTOWER_SCOPE,
+    channel_spec,
+    hold_spec,
+    runtime_spec,
+    watchtower_spec,
+)
 
 ENV = """# written by the installer
 FLAGEEMONITOR_REDE=FLEET
@@ -94,3 +104,48 @@ def test_watchtower_and_hold_specs() -> None:
     assert (hold.user, hold.network, hold.restart) == ("0:0", "none", "on-failure")
     assert "/etc/flageemonitor/x.env:/run/flageemonitor/host.env:ro" in hold.binds
     assert "FLAGEEMONITOR_HEALTH_TIMEOUT" not in hold.environment  # the env file's, not a one-off override
+
+
+def test_a_pinned_runtime_is_invisible_to_watchtower_and_records_what_was_asked() -> None:
+    s = settings()
+    follows = runtime_spec(s, image="r/x:canary", requested="r/x:canary", channel="canary")
+    pinned = runtime_spec(s, image="r/x@sha256:" + "a" * 64, requested="r/x:1.0.0", channel="pinned to 1.0.0",
+                          watchtower=False)
+    assert follows.labels[WATCHTOWER_ENABLE] == "true" and pinned.labels[WATCHTOWER_ENABLE] == "false"
+    assert pinned.labels[REF_LABEL] == "r/x:1.0.0" and pinned.image.startswith("r/x@sha256:")
+    assert follows.labels[WATCHTOWER_SCOPE] == pinned.labels[WATCHTOWER_SCOPE] == "fm"
+    assert follows.digest != pinned.digest
+
+
+def test_channel_follower_spec() -> None:
+    s = settings(FLAGEEMONITOR_CHANNEL_INTERVAL="2")
+    spec = channel_spec(s, image=s.image, host_env_file="/etc/flageemonitor/x.env", registry_login=False)
+    assert spec.name == "fm-channel" and spec.command == ["host", "follow", "--env-file", "/run/flageemonitor/host.env"]
+    assert (spec.user, spec.network, spec.restart) == ("0:0", "none", "unless-stopped")
+    assert spec.environment["FLAGEEMONITOR_CHANNEL_INTERVAL"] == "2"
+    assert settings().channel_interval == 60
+    with pytest.raises(SettingsError, match="FLAGEEMONITOR_CHANNEL_INTERVAL"):
+        settings(FLAGEEMONITOR_CHANNEL_INTERVAL="0")
+
+
+def test_the_engine_takes_the_reference_from_the_last_valid_config(tmp_path: Path) -> None:
+    from typing import Any, cast
+
+    from flageemonitor.deploy.host.engine import Engine, EngineError
+
+    engine = Engine(cast(Any, None), settings(), say=lambda _msg: None)  # reading the config needs no engine
+    engine.state_dir = tmp_path
+    config = tmp_path / "config_bot.json"
+    assert engine.target() == ("127.0.0.1:5000/flageemonitor-client:stable", None)  # no config yet
+    config.write_text('{"PARAM_REDE": "FLEET"}')
+    assert engine.target()[0] == "127.0.0.1:5000/flageemonitor-client:stable"  # a server before channels
+    config.write_text('{"PARAM_REDE": "FLEET", "PARAM_IMAGE_CHANNEL": "canary", "PARAM_IMAGE_TAG": "canary"}')
+    assert engine.target()[0] == "127.0.0.1:5000/flageemonitor-client:canary"
+    digest = "sha256:" + "c" * 64
+    config.write_text(json.dumps({"PARAM_IMAGE_CHANNEL": "pinned", "PARAM_IMAGE_TAG": digest}))
+    assert engine.target()[0] == f"127.0.0.1:5000/flageemonitor-client@{digest}"
+    # an unreadable or inconsistent config moves nothing: guessing could move a pinned runtime
+    for text in ('{"PARAM_IMAGE_CHANNEL": "stable", "PARAM_IMAGE_TAG": "1.0"}', "{not json"):
+        config.write_text(text)
+        with pytest.raises(EngineError, match=r"config_bot\.json"):
+            engine.target()

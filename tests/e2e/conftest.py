@@ -70,7 +70,11 @@ class Scene:
         return env
 
     def build(self, version: str, *, broken: bool = False) -> str:
-        """Build and push a proxy image under the one tag; returns its image id."""
+        """Build a proxy image and push it under the one tag; returns its image id.
+
+        It is built under a tag of its own and pushed from there: the host's engine shares this
+        storage and its pulls (a hold polls every few seconds) move the local `self.image` tag."""
+        local = f"localhost/fm-e2e-build:{version}"
         if broken:
             ctx = self.workdir / f"broken-{version}"
             ctx.mkdir(exist_ok=True)
@@ -79,17 +83,18 @@ class Scene:
                 f'LABEL org.opencontainers.image.version="{version}"\n'
                 'HEALTHCHECK --interval=5s --timeout=5s --retries=1 CMD ["sh", "-c", "exit 1"]\n'
             )
-            self.oci.podman("build", "-q", "--format", "docker", "-t", self.image, str(ctx))
-            self.oci.podman("push", "-q", self.image)
+            self.oci.podman("build", "-q", "--format", "docker", "-t", local, str(ctx))
         else:
             proc = subprocess.run(
-                [str(ROOT / "deploy/build-image.sh"), "--engine", "podman", "--tag", self.image,
-                 "--base", self.oci.base_image, "--version", version, "--network", "host", "--push",
+                [str(ROOT / "deploy/build-image.sh"), "--engine", "podman", "--tag", local,
+                 "--base", self.oci.base_image, "--version", version, "--network", "host",
                  *host_ca_bundle()],
                 env=self.oci.env, capture_output=True, text=True, timeout=900, check=False,
             )
             assert proc.returncode == 0, proc.stderr[-4000:]
-        image_id = self.oci.image_id(self.image)
+        self.oci.podman("push", "-q", local, self.image)
+        image_id = self.oci.image_id(local)
+        self.oci.podman("tag", local, self.image)
         self.versions[image_id] = version
         return image_id
 
@@ -99,7 +104,7 @@ class Scene:
         subprocess.run(["bash", "-c", cmd], check=True, timeout=60)
 
     def install(self, *extra: str, token: str | None = None, prefix: Path | None = None,
-                timeout: float = 600) -> subprocess.CompletedProcess[str]:
+                timeout: float = 600, **extra_env: str) -> subprocess.CompletedProcess[str]:
         """`curl -fsSL -H "X-Bot-Token: T" SERVER/api/bootstrap/install.sh | bash -s -- T [options]`"""
         token = token if token is not None else self.server.token
         args = [token, "--image", self.image, "--runtime-name", RUNTIME, "--network", "host",
@@ -108,7 +113,7 @@ class Scene:
         cmd = (f"set -o pipefail; curl -fsSL -H {shlex.quote('X-Bot-Token: ' + self.server.token)} "
                f"{shlex.quote(self.server.url + '/api/bootstrap/install.sh')} | bash -s -- "
                + " ".join(shlex.quote(a) for a in args))
-        return self.sh(cmd, timeout=timeout)
+        return self.sh(cmd, timeout=timeout, **extra_env)
 
     def sh(self, cmd: str, *, timeout: float = 600, **extra_env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["bash", "-c", cmd], env=self.env(**extra_env), capture_output=True, text=True,

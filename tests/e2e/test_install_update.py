@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 WATCHTOWER = f"{RUNTIME}-watchtower"
 HOLD = f"{RUNTIME}-hold"
+CHANNEL = f"{RUNTIME}-channel"
 RUNTIME_UID = 10001
 MAX_GROWTH_MB = 80
 HEALTHCHECK_INTERVAL_S = 30  # the image's HEALTHCHECK --interval
@@ -170,7 +171,7 @@ def test_update_image_swaps_to_v2_keeping_state(scene: Scene) -> None:
     assert scene.running_version() == "2.0.0"
     assert marker.read_text() == "v1 was here\n"
     assert (scene.state / "config_bot.json").is_file()
-    assert sorted(scene.oci.container_names()) == sorted([RUNTIME, WATCHTOWER])
+    assert sorted(scene.oci.container_names()) == sorted([RUNTIME, WATCHTOWER, CHANNEL])
 
 
 def test_update_image_rolls_back_a_release_that_never_becomes_healthy(scene: Scene) -> None:
@@ -183,7 +184,7 @@ def test_update_image_rolls_back_a_release_that_never_becomes_healthy(scene: Sce
     rt = scene.inspect(RUNTIME)
     assert rt["Id"] == good_id and rt["State"]["Running"]  # the old container never stopped
     assert scene.running_version() == "2.0.0"
-    assert sorted(scene.oci.container_names()) == sorted([RUNTIME, HOLD, WATCHTOWER])
+    assert sorted(scene.oci.container_names()) == sorted([RUNTIME, HOLD, WATCHTOWER, CHANNEL])
     # Watchtower is stopped so it does not deploy the broken tag without a health gate
     assert not scene.inspect(WATCHTOWER)["State"]["Running"]
     assert "Watchtower" in proc.stderr and "stopped" in proc.stderr
@@ -199,7 +200,7 @@ def test_update_image_rolls_back_a_release_that_never_becomes_healthy(scene: Sce
         raise AssertionError(f"the hold container did not deploy 4.0.0; its log:\n{logs.stdout}{logs.stderr}") from None
     wait_for(lambda: scene.inspect(WATCHTOWER)["State"]["Running"], 60, "Watchtower to run again")
     wait_for(lambda: HOLD not in scene.oci.container_names(), 60, "the hold container to remove itself")
-    assert sorted(scene.oci.container_names()) == sorted([RUNTIME, WATCHTOWER])
+    assert sorted(scene.oci.container_names()) == sorted([RUNTIME, WATCHTOWER, CHANNEL])
     proc = scene.wrapper("flageemonitor-update-image")
     assert proc.returncode == 0 and "runtime unchanged" in proc.stderr, proc.stderr
 

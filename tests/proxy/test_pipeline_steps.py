@@ -290,9 +290,11 @@ def test_concurrency_bounds_hosts_in_flight_and_silent_hosts_cost_one_connect_ti
     elapsed = time.monotonic() - started
     assert [h.status for h in report.hosts] == [Status.UNREACHABLE] * 4
     assert all("no SSH answer within 0.4s" in h.detail for h in report.hosts)
-    assert all(0.35 < h.duration_s < 1.5 for h in report.hosts)
+    # lower bounds are the behaviour (each host waited its connect timeout; two waves of two);
+    # upper bounds only guard against a hang, loose enough for a loaded machine
+    assert all(0.35 < h.duration_s < 10 for h in report.hosts)
     assert server.peak <= 2
-    assert 0.75 < elapsed < 5  # two waves of 0.4 s (the upper bound only guards against a hang)
+    assert 0.75 < elapsed < 20
 
 
 # ---- provider overrides

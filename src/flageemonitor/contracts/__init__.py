@@ -17,6 +17,13 @@ CATALOG_FILE = "catalog.v1.yaml"
 MATRIX_FILE = "endpoint-matrix.v1.yaml"
 CONFIG_SCHEMA_FILE = "bot-config.schema.v1.json"
 PROVIDERS_DIR = "providers"
+# libyaml's safe loader when PyYAML has it (same safe subset, parsed in C: the catalog is read at
+# every command's start-up); the pure-Python one otherwise.
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _safe_load(text: str) -> Any:
+    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
 
 
 def _root() -> resources.abc.Traversable:
@@ -30,7 +37,7 @@ def read_text(name: str) -> str:
 
 @cache
 def load_yaml(name: str) -> Any:
-    return yaml.safe_load(read_text(name))
+    return _safe_load(read_text(name))
 
 
 @cache
@@ -46,5 +53,5 @@ def load_provider_files() -> tuple[dict[str, Any], ...]:
     docs = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith((".yaml", ".yml")):
-            docs.append(yaml.safe_load(entry.read_text(encoding="utf-8")))
+            docs.append(_safe_load(entry.read_text(encoding="utf-8")))
     return tuple(docs)

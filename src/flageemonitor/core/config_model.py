@@ -29,6 +29,7 @@ from pydantic import (
 from flageemonitor.core import staging
 from flageemonitor.core.env import truthy
 from flageemonitor.core.errors import ConfigInvalid
+from flageemonitor.core.image_channel import ChannelInvalid, from_config
 
 CONFIG_SCHEMA_ID = "https://flagee.cloud/schemas/flageemonitor/bot-config.v1.json"
 
@@ -170,6 +171,13 @@ class BotConfig(BaseModel):
     PARAM_PROVIDER_ACTION_OVERRIDES: dict[str, dict[str, str]] = Field(default_factory=dict)
     PARAM_COMPATIBILITY_MODE: Literal["off", "warn", "enforce"] | None = None
     CONFIG_VERSION: int | None = Field(None, description="set by the server: version of this config")
+    PARAM_IMAGE_CHANNEL: Literal["stable", "canary", "pinned"] | None = Field(
+        None, description="set by the server: the network's image channel (flageemonitor-server network channel)"
+    )
+    PARAM_IMAGE_TAG: str | None = Field(
+        None, description="set by the server: the image tag (stable, canary, a version) or digest (sha256:...) "
+        "the host runs, from the repository of FLAGEEMONITOR_IMAGE"
+    )
 
     # --- schedule
     PARAM_CRON_ACTIONS: dict[str, CronEntry] = Field(
@@ -345,6 +353,15 @@ class BotConfig(BaseModel):
             else:
                 out[name] = entry
         return out
+
+    @model_validator(mode="after")
+    def _image_channel(self) -> BotConfig:
+        try:
+            given = {"PARAM_IMAGE_CHANNEL": self.PARAM_IMAGE_CHANNEL, "PARAM_IMAGE_TAG": self.PARAM_IMAGE_TAG}
+            from_config({k: v for k, v in given.items() if v is not None})
+        except ChannelInvalid as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
     @model_validator(mode="after")
     def _rollout_keys(self) -> BotConfig:

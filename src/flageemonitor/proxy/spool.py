@@ -9,10 +9,13 @@ Rules every producer and consumer relies on:
   (`synchronous=NORMAL`) a power cut may roll back the last transactions, never corrupt the file:
   a producer that commits its read position in the same transaction (the collectors' cursor)
   then reads those records again from its source, so nothing is lost.
-- Items of a queue leave in insertion order, and only through `ack(item)`, called after the
-  destination acknowledged them. A consumer that dies before acknowledging leaves the item for
-  the next one (at-least-once); an acknowledgement rolled back by a power cut means one more
-  delivery, never a loss.
+- Items of a queue are handed out (`peek`) in insertion order and leave only through `ack` /
+  `ack_many`, called once the destination acknowledged them. A consumer may have several items in
+  flight and acknowledge each as its answer comes. A consumer that dies before acknowledging
+  leaves the item for the next one (at-least-once); an acknowledgement rolled back by a power cut
+  means one more delivery, never a loss.
+- The items of one `put` share their `created` time: a consumer can tell which items were spooled
+  together (one producer transaction) and keep the items of different transactions in order.
 - Each queue is bounded in bytes. A `put` that would exceed the bound drops the queue's oldest
   items first, logs an ERROR naming the queue and what was dropped, and adds the dropped items
   and records to the queue's persistent counters (shown by `flageemonitor status`). Never silent.
@@ -113,6 +116,7 @@ class Spool:
     def __init__(self, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, durable: bool = True) -> None:
         self.path = path
         self.max_bytes = max_bytes
+        self._last_put = 0.0
         deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
         while True:
             try:
@@ -173,7 +177,8 @@ class Spool:
         """Append (body, records) items to `queue`; returns how many. Inside `transaction()` pass
         its connection as `db` (the caller commits); otherwise this commits on its own."""
         check_queue_name(queue)
-        rows = [(queue, time.time(), int(records), len(body), body) for body, records in items]
+        now = self._last_put = max(time.time(), self._last_put + 1e-3)  # each put its own time
+        rows = [(queue, now, int(records), len(body), body) for body, records in items]
         if not rows:
             return 0
         if db is None:
@@ -224,6 +229,14 @@ class Spool:
     def ack(self, item: Item) -> None:
         """The destination acknowledged `item`: remove it for good (one small commit)."""
         self._db.execute("DELETE FROM spool_items WHERE id = ?", (item.id,))
+
+    def ack_many(self, items: Sequence[Item]) -> None:
+        """The destination acknowledged every one of `items`: remove them in one commit."""
+        if len(items) == 1:
+            self.ack(items[0])
+        elif items:
+            with self.transaction() as db:
+                db.executemany("DELETE FROM spool_items WHERE id = ?", [(i.id,) for i in items])
 
     def delivered(self, queue: str, items: int) -> None:
         """Add `items` acknowledged items to the queue's counter (call once per drain, not per item)."""

@@ -29,11 +29,12 @@ class NetworkInfo:
     image: str | None
     runtime_name: str | None
     container_root: str | None
+    image_channel: str = "stable"
 
     @classmethod
     def of(cls, net: Network) -> NetworkInfo:
         return cls(net.id, net.client_id, net.code, net.provider, net.timezone, net.image, net.runtime_name,
-                   net.container_root)
+                   net.container_root, net.image_channel)
 
 
 @dataclass(frozen=True)

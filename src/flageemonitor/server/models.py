@@ -64,6 +64,8 @@ class Network(Base):
     container_root: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     config_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # last version allocated
+    # stable | canary | a pinned version tag or digest (core.image_channel); served in the config
+    image_channel: Mapped[str] = mapped_column(String(80), default="stable", server_default="stable")
 
     client: Mapped[Client] = relationship(back_populates="networks")
 

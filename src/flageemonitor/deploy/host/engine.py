@@ -1,6 +1,20 @@
-"""Pull, compare, start `<runtime>-next`, wait for health, swap or roll back; Watchtower.
+"""Pull, compare, start `<runtime>-next`, wait for health, swap or roll back; Watchtower; channels.
 
 Rules:
+- the image to run is the env file's repository (`FLAGEEMONITOR_IMAGE` without its tag) with the
+  tag the config names (`PARAM_IMAGE_TAG`, from the network's channel on the server: `stable`,
+  `canary`, or a pinned version / digest); a config without it runs `FLAGEEMONITOR_IMAGE` itself;
+- a pinned runtime runs by digest (`repo@sha256:…`, a version tag resolved when pulled) and is
+  labelled `watchtower.enable=false`: Watchtower never moves it (it only looks at enabled
+  containers, and leaves digest references alone); any other runtime runs the channel's tag and
+  Watchtower follows that tag;
+- a channel change reaches the host through the state directory: the daemon writes the validated
+  config there, and `<runtime>-channel` (this engine in a companion container with the engine
+  socket, created by `update-image`) reads it every `FLAGEEMONITOR_CHANNEL_INTERVAL` seconds and,
+  when it names another reference than the runtime was created for, runs the same gated update
+  (no visit to the host); `flageemonitor-update-image` does the same at once;
+- engine runs on one host are serialised by a lock file in the state directory (the wrapper's,
+  the hold's and the channel follower's);
 - the running runtime is replaced only by a container that became healthy; until then it keeps
   running, so both daemons overlap for the health wait plus the old one's stop (measured and
   printed on every swap);
@@ -14,13 +28,16 @@ Exit codes: 0 done, 1 error (the message says which), 2 rolled back.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import fcntl
+import json
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -28,11 +45,14 @@ import docker.errors
 from docker.models.containers import Container
 from docker.utils import parse_repository_tag
 
+from flageemonitor.core.image_channel import ChannelInvalid, ImageChannel, from_config, image_reference, repository
 from flageemonitor.deploy.host.settings import ENGINE_REGISTRY_DIR, ENGINE_STATE_DIR, HostSettings
 from flageemonitor.deploy.host.specs import (
+    REF_LABEL,
     ROLE_LABEL,
     SPEC_LABEL,
     ContainerSpec,
+    channel_spec,
     hold_spec,
     one_shot_spec,
     runtime_spec,
@@ -41,6 +61,8 @@ from flageemonitor.deploy.host.specs import (
 
 EXIT_OK, EXIT_ERROR, EXIT_ROLLED_BACK = 0, 1, 2
 POLL_SECONDS = 1.0
+CONFIG_NAME = "config_bot.json"
+LOCK_NAME = ".flageemonitor-host.lock"
 
 
 class Outcome(enum.Enum):
@@ -67,6 +89,7 @@ class Engine:
         self.s = settings
         self.say = say or (lambda msg: print(f"flageemonitor-host: {msg}", file=sys.stderr, flush=True))
         self.held_image = ""  # set by a rollback: the image that never became healthy
+        self.state_dir = Path(ENGINE_STATE_DIR)
 
     # ---- small engine helpers ------------------------------------------------------------
 
@@ -156,6 +179,52 @@ class Engine:
         for line in container.logs(tail=20).decode(errors="replace").splitlines():
             self.say(f"  {line}")
 
+    # ---- the image channel -------------------------------------------------------------------
+
+    def config_channel(self) -> ImageChannel | None:
+        """The channel the proxy's last valid config names; None without a config or without the
+        keys (a server before channels). An unreadable config is an error: guessing could move a
+        pinned runtime."""
+        path = self.state_dir / CONFIG_NAME
+        try:
+            data = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise EngineError(f"cannot read the image channel from {path}: {exc}") from None
+        try:
+            return from_config(data) if isinstance(data, dict) else None
+        except ChannelInvalid as exc:
+            raise EngineError(f"{path}: {exc}") from None
+
+    def target(self) -> tuple[str, ImageChannel | None]:
+        channel = self.config_channel()
+        return image_reference(self.s.image, channel), channel
+
+    def digest_reference(self, image_id: str, ref: str) -> str:
+        """`repo@sha256:…` for a pulled image, so a pinned runtime cannot move with its tag; the tag
+        itself when the engine knows no digest for it (Watchtower stays off it by label)."""
+        repo = repository(ref)
+        digests = sorted(d for d in self.client.images.get(image_id).attrs.get("RepoDigests") or []
+                         if d.split("@", 1)[0] == repo)
+        if not digests:
+            self.say(f"warning: no registry digest known for {ref}; running it by tag")
+            return ref
+        return str(digests[0])
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """One engine run at a time on this host (the lock file lives in the shared state dir)."""
+        if not self.state_dir.is_dir():
+            yield
+            return
+        with open(self.state_dir / LOCK_NAME, "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     # ---- state ownership --------------------------------------------------------------------
 
     def fix_state_ownership(self, image_id: str) -> None:
@@ -181,13 +250,31 @@ class Engine:
 
     # ---- the runtime ------------------------------------------------------------------------
 
+    def pinned_digest(self, ref: str, channel: ImageChannel | None) -> str:
+        """The digest reference the runtime already runs for this pin, if it does: a version pin is
+        resolved once per host and kept, even if someone re-pushes the tag."""
+        current = self.get(self.s.runtime)
+        if channel is None or not channel.pinned or current is None or current.labels.get(REF_LABEL) != ref:
+            return ""
+        running = str(current.attrs["Config"]["Image"])
+        return running if "@" in running else ""
+
     def update_runtime(self, held: str = "") -> Outcome:
         s = self.s
-        new_id = self.pull(s.image, local_fallback=not held)
+        ref, channel = self.target()
+        if channel is not None:
+            self.say(f"channel {channel.describe()}: {ref}")
+        kept = self.pinned_digest(ref, channel)
+        new_id = self.pull(kept or ref, local_fallback=not held)
         if held and new_id == held:
             self.say(f"the registry still serves {short(new_id)}, the image that was rolled back")
             return Outcome.HELD
-        spec = runtime_spec(s)
+        pinned = channel is not None and channel.pinned
+        run_ref = kept or ref
+        if channel and pinned and not kept and not channel.by_digest:
+            run_ref = self.digest_reference(new_id, ref)
+        spec = runtime_spec(s, image=run_ref, requested=ref, channel=channel.describe() if channel else "",
+                            watchtower=not pinned)
         leftover = self.get(s.next_name)
         if leftover is not None:
             self.say(f"removing {s.next_name} left over from an interrupted update")
@@ -228,9 +315,9 @@ class Engine:
             return Outcome.SWAPPED
         self.show_logs(nxt, "the new container")
         nxt.remove(force=True)
-        if cur_id != new_id:
-            # keep the tag on the image that runs, so the host stays consistent
-            repo, tag = parse_repository_tag(s.image)
+        if cur_id != new_id and str(current.attrs["Config"]["Image"]) == ref and "@" not in ref:
+            # the same tag moved: keep it on the image that runs, so the host stays consistent
+            repo, tag = parse_repository_tag(ref)
             self.client.images.get(cur_id).tag(repo, tag or "latest")
         self.ensure_running(current)
         self.held_image = new_id
@@ -286,14 +373,42 @@ class Engine:
 
     # ---- commands -----------------------------------------------------------------------------
 
+    def ensure_channel_follower(self) -> None:
+        """`<runtime>-channel` present, running and up to date (the env file's image, as the wrapper
+        runs the engine); it needs the env file's path on the host, which the wrapper passes."""
+        s = self.s
+        host_env_file = os.environ.get("FLAGEEMONITOR_HOST_ENV_FILE", "")
+        if not host_env_file:
+            self.say(f"warning: FLAGEEMONITOR_HOST_ENV_FILE is not set: {s.channel_name} not started "
+                     "(channel changes then need flageemonitor-update-image)")
+            return
+        spec = channel_spec(s, image=s.image, host_env_file=host_env_file, registry_login=self.registry_login())
+        try:
+            image_id = str(self.client.images.get(s.image).id)
+        except docker.errors.ImageNotFound:
+            image_id = self.pull(s.image)
+        current = self.get(s.channel_name)
+        if current is not None:
+            if current.labels.get(SPEC_LABEL) == spec.digest and str(current.attrs["Image"]) == image_id:
+                self.ensure_running(current)
+                return
+            self.say(f"replacing {s.channel_name} (image or settings changed)")
+            current.remove(force=True)
+        else:
+            self.say(f"starting {s.channel_name}: it moves {s.runtime} when the config names another image "
+                     f"channel (checked every {s.channel_interval}s)")
+        self.create(spec).start()
+
     def update_image(self) -> int:
-        self.remove_hold()
-        outcome = self.update_runtime()
-        self.ensure_watchtower(start=outcome is not Outcome.ROLLED_BACK)
-        if outcome is Outcome.ROLLED_BACK:
-            self.start_hold()
-            return EXIT_ROLLED_BACK
-        return EXIT_ERROR if outcome is Outcome.UNHEALTHY else EXIT_OK
+        with self.locked():
+            self.remove_hold()
+            outcome = self.update_runtime()
+            self.ensure_watchtower(start=outcome is not Outcome.ROLLED_BACK)
+            self.ensure_channel_follower()
+            if outcome is Outcome.ROLLED_BACK:
+                self.start_hold()
+                return EXIT_ROLLED_BACK
+            return EXIT_ERROR if outcome is Outcome.UNHEALTHY else EXIT_OK
 
     def hold(self, held: str, stop: threading.Event | None = None) -> int:
         """Every hold interval: pull; an image other than `held` goes through the gated update;
@@ -302,22 +417,61 @@ class Engine:
         self.say(f"holding: Watchtower stays stopped while the registry serves {short(held)}")
         while not stop.wait(self.s.hold_interval):
             try:
-                outcome = self.update_runtime(held=held)
+                with self.locked():
+                    outcome = self.update_runtime(held=held)
+                    if outcome in (Outcome.HELD, Outcome.ROLLED_BACK):
+                        held = self.held_image or held
+                        continue
+                    self.ensure_watchtower()
             except (EngineError, docker.errors.DockerException) as exc:
                 self.say(f"warning: {exc}; trying again in {self.s.hold_interval}s")
                 continue
-            if outcome is Outcome.HELD:
-                continue
-            if outcome is Outcome.ROLLED_BACK:
-                held = self.held_image
-                continue
-            self.ensure_watchtower()
             self.say(f"a healthy image runs: {self.s.watchtower_name} is running again")
             me = self.get(self.s.hold_name)
             if me is not None:
                 me.remove(force=True)  # the last act: this removes the container running it
             return EXIT_OK
         return EXIT_OK
+
+    def follow(self, stop: threading.Event | None = None) -> int:
+        """Every channel interval: when the config names another image reference than the runtime
+        was created for, the gated update moves it. A move that rolled back is tried again only
+        when the config changes or, every hold interval, when the registry serves another image."""
+        stop = stop or _stop_on_sigterm()
+        self.say(f"following the image channel of {self.state_dir / CONFIG_NAME} every {self.s.channel_interval}s")
+        failed: tuple[str, str, float] | None = None  # (reference, image ID, when) of a rolled-back move
+        while not stop.wait(self.s.channel_interval):
+            try:
+                with self.locked():
+                    failed = self.follow_once(failed)
+            except (EngineError, docker.errors.DockerException) as exc:
+                self.say(f"warning: {exc}; trying again in {self.s.channel_interval}s")
+        return EXIT_OK
+
+    def follow_once(self, failed: tuple[str, str, float] | None) -> tuple[str, str, float] | None:
+        s = self.s
+        runtime = self.get(s.runtime)
+        if runtime is None or self.get(s.hold_name) is not None:
+            return failed  # nothing installed yet, or a hold is in charge after a rollback
+        ref, _ = self.target()
+        running = runtime.labels.get(REF_LABEL) or str(runtime.attrs["Config"]["Image"])
+        if running == ref:
+            return None
+        held = ""
+        if failed is not None and failed[0] == ref:
+            if time.monotonic() - failed[2] < s.hold_interval:
+                return failed
+            held = failed[1]
+        self.say(f"the config moves {s.runtime} from {running} to {ref}")
+        outcome = self.update_runtime(held=held)
+        if outcome is Outcome.ROLLED_BACK:
+            self.say(f"the move to {ref} rolled back; {s.runtime} keeps {running}")
+            return (ref, self.held_image, time.monotonic())
+        if outcome is Outcome.HELD:
+            return (ref, held, time.monotonic())
+        if outcome is not Outcome.UNHEALTHY:
+            self.ensure_watchtower()
+        return None
 
     def update_config(self, args: list[str]) -> int:
         s = self.s

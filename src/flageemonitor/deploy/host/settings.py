@@ -2,7 +2,8 @@
 
 Rules: one `KEY=VALUE` per line, taken literally (no quotes, no expansion); blank lines, comments
 and lines that are not `KEY=VALUE` are ignored. The engine's own environment may override the
-runtime name, the health timeout and the hold interval (what the wrappers pass through).
+runtime name, the health timeout, the hold interval and the channel interval (what the wrappers
+pass through).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class HostSettings:
     watchtower_interval: int
     health_timeout: int
     hold_interval: int
+    channel_interval: int  # how often `<runtime>-channel` reads the config's image channel
     timezone: str
 
     @classmethod
@@ -86,6 +88,7 @@ class HostSettings:
                            30, 604800)
         timeout = environ.get("FLAGEEMONITOR_HEALTH_TIMEOUT") or get("FLAGEEMONITOR_HEALTH_TIMEOUT", "120")
         hold = environ.get("FLAGEEMONITOR_HOLD_INTERVAL") or str(interval)
+        channel = environ.get("FLAGEEMONITOR_CHANNEL_INTERVAL") or get("FLAGEEMONITOR_CHANNEL_INTERVAL", "60")
         return cls(
             values=values,
             runtime=runtime,
@@ -99,6 +102,7 @@ class HostSettings:
             watchtower_interval=interval,
             health_timeout=_number("FLAGEEMONITOR_HEALTH_TIMEOUT", timeout, 5, 3600),
             hold_interval=_number("FLAGEEMONITOR_HOLD_INTERVAL", hold, 1, 604800),
+            channel_interval=_number("FLAGEEMONITOR_CHANNEL_INTERVAL", channel, 1, 86400),
             timezone=get("TZ"),
         )
 
@@ -113,3 +117,7 @@ class HostSettings:
     @property
     def hold_name(self) -> str:
         return f"{self.runtime}-hold"
+
+    @property
+    def channel_name(self) -> str:
+        return f"{self.runtime}-channel"

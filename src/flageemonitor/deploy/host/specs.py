@@ -1,4 +1,5 @@
-"""The containers the engine creates, as data: the runtime, Watchtower and the hold container.
+"""The containers the engine creates, as data: the runtime, Watchtower, the hold container and the
+channel follower.
 
 A spec's `digest` covers everything but the name, so a container created from the same settings
 has the same digest (kept in the label `io.flageemonitor.spec`) and a change of image reference,
@@ -21,6 +22,10 @@ from flageemonitor.deploy.host.settings import (
 SPEC_LABEL = "io.flageemonitor.spec"
 ROLE_LABEL = "io.flageemonitor.role"
 RUNTIME_LABEL = "io.flageemonitor.runtime"
+REF_LABEL = "io.flageemonitor.image-ref"  # the reference the config asked for (a pin's tag before resolving)
+CHANNEL_LABEL = "io.flageemonitor.channel"
+WATCHTOWER_ENABLE = "com.centurylinklabs.watchtower.enable"
+WATCHTOWER_SCOPE = "com.centurylinklabs.watchtower.scope"
 STOP_TIMEOUT = 30
 ENGINE_SOCKET = "/var/run/docker.sock"
 
@@ -48,16 +53,23 @@ class ContainerSpec:
         return replace(self, name=name)
 
 
-def runtime_spec(s: HostSettings) -> ContainerSpec:
+def runtime_spec(s: HostSettings, *, image: str = "", requested: str = "", channel: str = "",
+                 watchtower: bool = True) -> ContainerSpec:
+    """The runtime running `image` (default: the env file's). A pinned runtime gets
+    `watchtower.enable=false`: Watchtower (`--label-enable`) then never looks at it."""
     env = dict(s.values)
     env.update(FLAGEEMONITOR_RUNTIME_NAME=s.runtime, FLAGEEMONITOR_STATE_DIR=s.state_dir)
+    labels = {ROLE_LABEL: "runtime", RUNTIME_LABEL: s.runtime,
+              WATCHTOWER_ENABLE: "true" if watchtower else "false", WATCHTOWER_SCOPE: s.runtime}
+    if requested:
+        labels[REF_LABEL] = requested
+    if channel:
+        labels[CHANNEL_LABEL] = channel
     return ContainerSpec(
         name=s.runtime,
-        image=s.image,
+        image=image or s.image,
         environment=env,
-        labels={ROLE_LABEL: "runtime", RUNTIME_LABEL: s.runtime,
-                "com.centurylinklabs.watchtower.enable": "true",
-                "com.centurylinklabs.watchtower.scope": s.runtime},
+        labels=labels,
         binds=[f"{s.host_state_dir}:{s.state_dir}"],
         network=s.network,
     )
@@ -82,20 +94,16 @@ def watchtower_spec(s: HostSettings, *, registry_login: bool) -> ContainerSpec:
         image=s.watchtower_image,
         command=["--cleanup", "--label-enable", "--scope", s.runtime, "--interval", str(s.watchtower_interval)],
         environment=env,
-        labels={ROLE_LABEL: "watchtower", RUNTIME_LABEL: s.runtime,
-                "com.centurylinklabs.watchtower.scope": s.runtime,
-                "com.centurylinklabs.watchtower.enable": "false"},
+        labels={ROLE_LABEL: "watchtower", RUNTIME_LABEL: s.runtime, WATCHTOWER_SCOPE: s.runtime,
+                WATCHTOWER_ENABLE: "false"},
         binds=binds,
     )
 
 
-def hold_spec(s: HostSettings, *, image_id: str, held: str, host_env_file: str,
-              registry_login: bool) -> ContainerSpec:
-    """The engine itself, polling for an image other than the held (broken) one after a rollback.
-
-    It runs the good image by ID, as root for the engine socket, without a network of its own;
-    it exits 0 once a newer image is running and healthy and Watchtower runs again.
-    """
+def _engine_spec(s: HostSettings, *, name: str, role: str, image: str, command: list[str], host_env_file: str,
+                 registry_login: bool, restart: str) -> ContainerSpec:
+    """The engine itself in a companion container: root for the engine socket, no network of its
+    own (the engine pulls), the env file and the state directory mounted."""
     # the health timeout comes from the env file (default 120 s), not from a one-off override
     env = {"FLAGEEMONITOR_HOST_ENV_FILE": host_env_file, "FLAGEEMONITOR_RUNTIME_NAME": s.runtime,
            "FLAGEEMONITOR_HOLD_INTERVAL": str(s.hold_interval)}
@@ -105,13 +113,34 @@ def hold_spec(s: HostSettings, *, image_id: str, held: str, host_env_file: str,
         binds.append(f"{s.registry_dir}:{ENGINE_REGISTRY_DIR}:ro")
         env["DOCKER_CONFIG"] = ENGINE_REGISTRY_DIR
     return ContainerSpec(
-        name=s.hold_name,
-        image=image_id,
-        command=["host", "hold", "--env-file", ENGINE_ENV_FILE, "--held-image", held],
+        name=name,
+        image=image,
+        command=["host", command[0], "--env-file", ENGINE_ENV_FILE, *command[1:]],
         environment=env,
-        labels={ROLE_LABEL: "hold", RUNTIME_LABEL: s.runtime},
+        labels={ROLE_LABEL: role, RUNTIME_LABEL: s.runtime},
         binds=binds,
-        restart="on-failure",
+        restart=restart,
         network="none",
         user="0:0",
     )
+
+
+def hold_spec(s: HostSettings, *, image_id: str, held: str, host_env_file: str,
+              registry_login: bool) -> ContainerSpec:
+    """The engine polling for an image other than the held (broken) one after a rollback.
+
+    It runs the good image by ID and exits 0 once a newer image is running and healthy and
+    Watchtower runs again.
+    """
+    return _engine_spec(s, name=s.hold_name, role="hold", image=image_id,
+                        command=["hold", "--held-image", held], host_env_file=host_env_file,
+                        registry_login=registry_login, restart="on-failure")
+
+
+def channel_spec(s: HostSettings, *, image: str, host_env_file: str, registry_login: bool) -> ContainerSpec:
+    """`<runtime>-channel`: the engine reading the config's image channel from the state directory
+    every `channel_interval` seconds and moving the runtime when the config names another image."""
+    spec = _engine_spec(s, name=s.channel_name, role="channel", image=image, command=["follow"],
+                        host_env_file=host_env_file, registry_login=registry_login, restart="unless-stopped")
+    spec.environment["FLAGEEMONITOR_CHANNEL_INTERVAL"] = str(s.channel_interval)
+    return spec

@@ -21,7 +21,7 @@ fi
 "${dk[@]}" info >/dev/null 2>&1 </dev/null || err "cannot reach the Docker daemon: start it (e.g. 'systemctl start docker') and run this as root"
 host() { # no --rm: podman's Docker API then reports exit code 0 whatever the engine returned
     local rc=0 && "${dk[@]}" run --name "flageemonitor-host-$$" --user 0:0 --network none --label io.flageemonitor.role=engine "${mounts[@]}" \
-        -e "FLAGEEMONITOR_HOST_ENV_FILE=$ENV_FILE" -e FLAGEEMONITOR_RUNTIME_NAME -e FLAGEEMONITOR_HEALTH_TIMEOUT -e FLAGEEMONITOR_HOLD_INTERVAL \
+        -e "FLAGEEMONITOR_HOST_ENV_FILE=$ENV_FILE" -e FLAGEEMONITOR_RUNTIME_NAME -e FLAGEEMONITOR_HEALTH_TIMEOUT -e FLAGEEMONITOR_HOLD_INTERVAL -e FLAGEEMONITOR_CHANNEL_INTERVAL \
         "$(cfg FLAGEEMONITOR_IMAGE)" host "$@" </dev/null || rc=$?
     "${dk[@]}" rm -f "flageemonitor-host-$$" >/dev/null 2>&1 </dev/null && return "$rc"; }
 exists() { "${dk[@]}" container inspect "$1" >/dev/null 2>&1 </dev/null; }

@@ -29,7 +29,7 @@ function Start-Wrapper([string]$Prog) {
 # `flageemonitor host ARGS` in a one-shot engine container; returns its exit code
 function Invoke-Host {
     & docker @script:Docker run --rm --user 0:0 --network none --label io.flageemonitor.role=engine @script:Mounts -e "FLAGEEMONITOR_HOST_ENV_FILE=$($script:EnvFile)" `
-        -e FLAGEEMONITOR_RUNTIME_NAME -e FLAGEEMONITOR_HEALTH_TIMEOUT -e FLAGEEMONITOR_HOLD_INTERVAL (Get-Cfg 'FLAGEEMONITOR_IMAGE') host @args | Out-Host
+        -e FLAGEEMONITOR_RUNTIME_NAME -e FLAGEEMONITOR_HEALTH_TIMEOUT -e FLAGEEMONITOR_HOLD_INTERVAL -e FLAGEEMONITOR_CHANNEL_INTERVAL (Get-Cfg 'FLAGEEMONITOR_IMAGE') host @args | Out-Host
     return $LASTEXITCODE
 }
 

@@ -23,30 +23,36 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
-
-import httpx
 
 from flageemonitor import __version__
 from flageemonitor.core.config_model import BotConfig
 from flageemonitor.core.errors import PrepareFailed
+
+if TYPE_CHECKING:  # httpx is imported only when a run downloads (a local repository needs none of it)
+    import httpx
 
 DEFAULT_REPO_URL = "https://ariusmonitor-repo.flagee.cloud"
 LEGACY_LOCAL_REPO = Path("/ariusmonitor/repositorio")
 SUMS = "SHA256SUMS"
 MAX_BYTES = 512 * 1024 * 1024
 MAX_REDIRECTS = 5
-TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+TIMEOUT_S, CONNECT_TIMEOUT_S = 60.0, 10.0
 
 
 @dataclass(frozen=True)
 class BundleFile:
+    """A verified file: `data` are the very bytes whose SHA-256 was checked (read once, so what is
+    uploaded cannot differ from what was verified)."""
+
     name: str
     sha256: str
     path: Path  # the cached copy
+    data: bytes = field(repr=False, default=b"")
 
     def read(self) -> bytes:
-        return self.path.read_bytes()
+        return self.data
 
 
 @dataclass
@@ -93,24 +99,23 @@ def parse_sums(text: str) -> dict[str, str]:
     return out
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 class _Http:
     """GET with bounded time and size; redirects only to the same host."""
 
     def __init__(self, base: str) -> None:
+        import httpx
+
         parts = urlsplit(base)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise PrepareFailed(f"PARAM_REPO_URL {public_url(base)!r}: expected an http:// or https:// URL")
         self.base = base.rstrip("/") + "/"
         self.host = parts.hostname
-        self.client = httpx.Client(timeout=TIMEOUT, follow_redirects=False,
+        self.client = httpx.Client(timeout=httpx.Timeout(TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+                                   follow_redirects=False,
                                    headers={"User-Agent": f"flageemonitor-proxy/{__version__}"})
 
     def close(self) -> None:
@@ -121,6 +126,8 @@ class _Http:
 
     def get(self, name: str, sink: Path | None) -> tuple[int, bytes]:
         """Status and body (or, with `sink`, the body streamed into that file); 404 -> (404, b'')."""
+        import httpx
+
         url = self.url(name)
         for _ in range(MAX_REDIRECTS + 1):
             try:
@@ -240,8 +247,12 @@ class BundleFetcher:
         where = self._where(http, name)
         if expected is not None:
             cached = self.cache / expected
-            if cached.is_file() and _sha256_file(cached) == expected:
-                return BundleFile(name, expected, cached)
+            try:
+                data = cached.read_bytes()
+            except OSError:
+                data = None
+            if data is not None and _sha256(data) == expected:
+                return BundleFile(name, expected, cached, data)
         fd, tmp_name = tempfile.mkstemp(prefix=".download-", dir=self.cache)
         os.close(fd)
         tmp = Path(tmp_name)
@@ -261,12 +272,13 @@ class BundleFetcher:
                         return None
                     raise PrepareFailed(f"{where}: no such file")
                 tmp.write_bytes(source.read_bytes())
-            actual = _sha256_file(tmp)
+            data = tmp.read_bytes()
+            actual = _sha256(data)
             if expected is not None and actual != expected:
                 raise PrepareFailed(f"{where}: checksum mismatch (expected {expected[:12]}…, got {actual[:12]}…)")
             final = self.cache / actual
             os.replace(tmp, final)
-            return BundleFile(name, actual, final)
+            return BundleFile(name, actual, final, data)
         except OSError as exc:
             raise PrepareFailed(f"{where}: {exc.strerror or exc}") from None
         finally:

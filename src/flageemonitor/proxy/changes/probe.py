@@ -132,7 +132,9 @@ class Probe:
         for name, command in self._commands.items():
             parts.append(f"echo '{mark}cmd:{name}'; ( {command} ) 2>&1; echo \"{mark}rc:$?\"")
         parts.append(f"echo '{mark}end'")
-        return "; ".join(parts)
+        # Collected and written at once: every echo and `cat` written straight through would leave
+        # the endpoint as its own SSH packet (dozens per host, each costing the controller CPU).
+        return "flagee_probe_out=$(" + "; ".join(parts) + "); printf '%s\\n' \"$flagee_probe_out\""
 
     async def run(self, session: RemoteSession, *, sudo: bool = False, timeout: float | None = None) -> ProbeResult:
         """Send the probe as one remote command (elevated with `sudo` for a non-root user)."""

@@ -1,4 +1,4 @@
-"""`flageemonitor host update-image | update-config | hold | explain-missing`: the host update
+"""`flageemonitor host update-image | update-config | hold | follow | explain-missing`: the host update
 engine (`flageemonitor.deploy.host`), run by the host wrappers in a one-shot container of this
 image with the engine socket and the installer's env file mounted.
 
@@ -66,6 +66,12 @@ def update_config(ctx: typer.Context, env_file: EnvFile = Path(ENGINE_ENV_FILE))
 def hold(held_image: Annotated[str, typer.Option("--held-image", help="the image ID that was rolled back")],
          env_file: EnvFile = Path(ENGINE_ENV_FILE)) -> None:
     _run(env_file, "hold", held_image)
+
+
+@host_app.command("follow", help="Every FLAGEEMONITOR_CHANNEL_INTERVAL seconds: move the runtime through the "
+                  "health gate when the config names another image channel (what <runtime>-channel runs).")
+def follow(env_file: EnvFile = Path(ENGINE_ENV_FILE)) -> None:
+    _run(env_file, "follow")
 
 
 @host_app.command("explain-missing", help="Exit 0 when the container exists; else say how to fix it.")

@@ -10,10 +10,10 @@ Per concentrator (at most `PARALLEL_STORES` at once; one down never stops the ot
    Every `CHUNK_BATCHES` batches go to the spool in one transaction together with the advanced
    cursor. The reader never waits for the BI, so a slow or hanging BI cannot make the database
    connection time out, and memory stays flat whatever the table size.
-4. The sender POSTs each spooled batch and removes it only after a 2xx. A refused batch (4xx) is
-   moved to `<queue>.rejected` and logged; an unavailable BI is retried with backoff and, after
-   `MAX_FAILURES` in a row, left for the next run. After the reader finishes the sender has
-   `PARAM_COLLECTOR_DRAIN_S` seconds.
+4. The sender (`sender.py`) POSTs the spooled batches, a few in flight at once, and removes each
+   only after its 2xx. A refused batch (4xx) is moved to `<queue>.rejected` and logged; an
+   unavailable BI is retried with backoff and, after a few rounds in a row, left for the next run.
+   After the reader finishes the sender has `PARAM_COLLECTOR_DRAIN_S` seconds.
 
 `--dtini/--dtfim` read exactly that range (bound parameters), send every row in it again and leave
 the cursor alone. `--loja N` reads one store and keeps its own cursor (`<address>/loja=N`).
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,10 +34,11 @@ from flageemonitor.core.config_model import BotConfig
 from flageemonitor.core.errors import ActionFailed, FlageeError
 from flageemonitor.proxy.actions.base import ActionOutcome
 from flageemonitor.proxy.collectors import traps
-from flageemonitor.proxy.collectors.bi import BiClient, BiError, BiRejected
+from flageemonitor.proxy.collectors.bi import BiClient
 from flageemonitor.proxy.collectors.cursor import Cursor, CursorStore, fingerprint
 from flageemonitor.proxy.collectors.dates import parse_range, shift
 from flageemonitor.proxy.collectors.payload import Field, columns, python_json, sql_json, supports_json
+from flageemonitor.proxy.collectors.sender import Delivery, Sender
 from flageemonitor.proxy.collectors.stores import (
     Concentrator,
     concentrators,
@@ -53,10 +53,7 @@ from flageemonitor.proxy.spool import Spool, SpoolError, consumer_lock, spool_pa
 log = logging.getLogger("flageemonitor.collectors")
 
 CHUNK_BATCHES = 25
-MAX_FAILURES = 3
-BACKOFF_S = (1.0, 2.0, 4.0)
 PARALLEL_STORES = 4
-PEEK = 20
 # stores whose network only reports these lojas (the original's special case for PARAM_REDE ESTRELA)
 NETWORK_LOJAS: dict[str, tuple[int, ...]] = {"ESTRELA": tuple(range(100, 107))}
 
@@ -338,69 +335,6 @@ class _Reader:
         self.wake.set()
 
 
-# ---------------------------------------------------------------- sender
-class _Sender:
-    def __init__(self, c: BiCollector, config: BotConfig, path: Path, queue: str, opts: Options,
-                 reader_done: threading.Event, wake: threading.Event) -> None:
-        self.c, self.config, self.path, self.queue, self.opts = c, config, path, queue, opts
-        self.reader_done, self.wake = reader_done, wake
-        self.sent = self.rejected = self.items = 0
-        self.error = ""
-
-    def run(self) -> None:
-        try:
-            with Spool(self.path, max_bytes=self.opts.max_bytes, durable=False) as spool, BiClient(self.config) as bi:
-                try:
-                    self._drain(spool, bi)
-                finally:
-                    spool.delivered(self.queue, self.items)
-        except FlageeError as exc:
-            self.error = str(exc)
-        except Exception as exc:  # reported with the concentrator, never a silent thread death
-            log.exception("%s: sender failed", self.queue)
-            self.error = f"{type(exc).__name__}: {exc}"
-
-    def _drain(self, spool: Spool, bi: BiClient) -> None:
-        failures = 0
-        deadline: float | None = None
-        while True:
-            if deadline is None and self.reader_done.is_set():
-                deadline = time.monotonic() + self.opts.drain_s
-            items = spool.peek(self.queue, PEEK)
-            if not items:
-                if self.reader_done.is_set():
-                    return
-                self.wake.wait(0.5)
-                self.wake.clear()
-                continue
-            for item in items:
-                if deadline is not None and time.monotonic() > deadline:
-                    self.error = (f"sending stopped after PARAM_COLLECTOR_DRAIN_S={self.opts.drain_s:g}s; "
-                                  "the rest stays spooled")
-                    return
-                try:
-                    bi.post(self.c.path, item.body)
-                except BiRejected as exc:
-                    spool.move(item, f"{self.queue}.rejected")
-                    self.rejected += item.records
-                    log.error("%s: BI refused a batch of %d rows for good (%s); kept in %s.rejected",
-                              self.queue, item.records, exc, self.queue)
-                    continue
-                except BiError as exc:
-                    failures += 1
-                    self.error = str(exc)
-                    spool.note_error(self.queue, str(exc))
-                    log.warning("%s: %s (attempt %d of %d)", self.queue, exc, failures, MAX_FAILURES)
-                    if failures >= MAX_FAILURES:
-                        return
-                    threading.Event().wait(BACKOFF_S[min(failures, len(BACKOFF_S)) - 1])
-                    break
-                spool.ack(item)
-                self.sent += item.records
-                self.items += 1
-                failures, self.error = 0, ""
-
-
 # ---------------------------------------------------------------- one concentrator, the whole run
 def _collect_one(c: BiCollector, config: BotConfig, state_dir: Path, opts: Options,
                  conc: Concentrator) -> OriginReport:
@@ -413,7 +347,7 @@ def _collect_one(c: BiCollector, config: BotConfig, state_dir: Path, opts: Optio
             report.error = f"another run of {c.name} is collecting from {origin}; nothing done"
             return report
         reader_done, wake = threading.Event(), threading.Event()
-        sender = _Sender(c, config, path, queue, opts, reader_done, wake)
+        sender = Sender(config, Delivery(path, queue, c.path, opts.max_bytes, opts.drain_s), reader_done, wake)
         thread = threading.Thread(target=sender.run, name=f"send-{queue}", daemon=True)
         thread.start()
         try:

@@ -1,4 +1,4 @@
-"""`flageemonitor-server client add|list` and `network add|list`."""
+"""`flageemonitor-server client add|list` and `network add|list|channel`."""
 
 from __future__ import annotations
 
@@ -94,4 +94,35 @@ def network_list(
         print_json(rows)
     else:
         for row in rows:
-            typer.echo(f"{row['code']}  client={row['client']}  provider={row['provider'] or '-'}")
+            typer.echo(f"{row['code']}  client={row['client']}  provider={row['provider'] or '-'}  "
+                       f"channel={row['image_channel']}")
+
+
+@network_app.command("channel")
+def network_channel(
+    code: Annotated[str, typer.Argument(metavar="CODE", help="network code (rede)")],
+    channel: Annotated[str | None, typer.Argument(
+        metavar="CHANNEL", help="stable, canary, or a version tag (1.4.2) or digest (sha256:...) to pin; "
+        "without it, show the current channel")] = None,
+    database_url_opt: DbUrl = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Show or set the image channel a network's proxies run (served in their config)."""
+    from flageemonitor.server.services import networks
+
+    with session(database_url_opt, readonly=channel is None) as s:
+        if channel is None:
+            before = after = networks.channel(networks.get(s, code))
+        else:
+            before, after = networks.set_channel(s, code, channel, actor())
+    result = {"network": code, "channel": after.channel, "tag": after.tag, "previous": before.describe(),
+              "changed": before != after}
+    if as_json:
+        print_json(result)
+    elif channel is None:
+        typer.echo(f"network {code!r}: {after.describe()} (runs tag {after.tag})")
+    elif before == after:
+        typer.echo(f"network {code!r} already on {after.describe()}")
+    else:
+        typer.echo(f"network {code!r}: {before.describe()} -> {after.describe()}; its proxies run tag {after.tag} "
+                   "after their next config refresh")

@@ -20,6 +20,7 @@ from flageemonitor.core.config_checks import check_config
 from flageemonitor.core.config_model import validate_config
 from flageemonitor.core.errors import ConfigInvalid
 from flageemonitor.core.fleet_contract import DEFAULT_HEARTBEAT_INTERVAL_S, HEARTBEAT_KEY
+from flageemonitor.core.image_channel import RESERVED_KEYS, ImageChannel
 from flageemonitor.core.redact import SECRET_CONFIG_KEYS
 from flageemonitor.server.core.secretbox import SecretBox, redacted
 from flageemonitor.server.errors import NotFound
@@ -79,6 +80,10 @@ def store(
     net = networks.get(s, code)
     if not isinstance(data, dict):
         raise ConfigInvalid(f"config must be a JSON object, got {type(data).__name__}")
+    reserved = [key for key in RESERVED_KEYS if key in data]
+    if reserved:
+        raise ConfigInvalid(f"{', '.join(reserved)}: set by the server from the network's image channel; remove "
+                            f"the key and use 'flageemonitor-server network channel {code} CHANNEL'")
     version = _allocate_version(s, net.id)
     body = render_body(code, version, data, net.timezone)
     row = ConfigVersion(
@@ -161,6 +166,16 @@ def history(s: Session, code: str) -> list[ConfigVersion]:
 def served_body(row: ConfigVersion, box: SecretBox) -> str:
     """The config exactly as the proxy receives it (secrets opened)."""
     return box.open_body(row.body)
+
+
+def delivered_body(row: ConfigVersion, channel: ImageChannel, box: SecretBox) -> tuple[str, str]:
+    """The exact bytes the proxy receives and their ETag: the stored version with the network's
+    image channel added as `PARAM_IMAGE_CHANNEL`/`PARAM_IMAGE_TAG` (a channel change is a new
+    body and a new ETag without a new config version)."""
+    content = json.loads(served_body(row, box))
+    content.update(channel.as_config())
+    body = json.dumps(content, ensure_ascii=False, indent=2) + "\n"
+    return body, etag_for(body)
 
 
 def shown_body(row: ConfigVersion, box: SecretBox, *, secrets: bool = False) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from flageemonitor.core.catalog import load_catalog
+from flageemonitor.core.image_channel import ChannelInvalid, ImageChannel, from_stored, parse_channel
 from flageemonitor.server.errors import Conflict, Invalid, NotFound
 from flageemonitor.server.models import Network, utcnow
 from flageemonitor.server.services import audit, clients, generation
@@ -93,4 +94,27 @@ def all_networks(s: Session, client_name: str | None = None) -> list[Network]:
 
 def summary(net: Network) -> dict[str, Any]:
     return {"code": net.code, "client": net.client.name, "provider": net.provider, "timezone": net.timezone,
-            "image": net.image, "runtime_name": net.runtime_name, "container_root": net.container_root}
+            "image": net.image, "runtime_name": net.runtime_name, "container_root": net.container_root,
+            "image_channel": channel(net).describe()}
+
+
+def channel(net: Network) -> ImageChannel:
+    """The network's image channel (`stable` when never set)."""
+    return from_stored(net.image_channel)
+
+
+def set_channel(s: Session, code: str, value: str, actor: str) -> tuple[ImageChannel, ImageChannel]:
+    """Moves a network to `stable`, `canary` or a pinned version tag / digest; returns (before,
+    after). Audited; the served config (and its ETag) changes at once on every worker."""
+    net = get(s, code)
+    try:
+        wanted = parse_channel(value)
+    except ChannelInvalid as exc:
+        raise Invalid(f"channel {exc}") from None
+    before = channel(net)
+    if wanted != before:
+        net.image_channel = wanted.tag
+        s.flush()
+        audit.record(s, actor, "network.channel", f"network:{code}", f"{before.describe()} -> {wanted.describe()}")
+        generation.bump(s)
+    return before, wanted

@@ -7,6 +7,7 @@ import logging
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
+from flageemonitor.core.image_channel import from_stored
 from flageemonitor.server.api.config_poll import ConfigPoll, config_headers, matches
 from flageemonitor.server.api.deps import Authorized, openapi_auth, run_authorized
 from flageemonitor.server.api.errors import AUTH_RESPONSES, ApiError
@@ -32,12 +33,12 @@ def _current(cache: LookupCache, box: SecretBox, session: Session, auth: Authori
             f"'flageemonitor-server config set --network {code} FILE'",
         )
     try:
-        body = configs.served_body(row, box)
+        body, etag = configs.delivered_body(row, from_stored(auth.network.image_channel), box)
     except SecretKeyError as exc:
         log.error("network %s: %s", code, exc)
         raise ApiError(500, "secrets_unavailable", "the server cannot open this network's config secrets; "
                        "the operator must check FLAGEEMONITOR_SECRETS_KEY_FILE") from None
-    view = ConfigView(network=code, version=row.version, body=body.encode("utf-8"), etag=row.etag)
+    view = ConfigView(network=code, version=row.version, body=body.encode("utf-8"), etag=etag)
     cache.put(auth.generation, "config", auth.network.id, view)
     return view
 
