@@ -119,10 +119,10 @@ def test_wrong_tokens_still_meet_the_failure_budget(control_plane_factory: Calla
 
 
 def test_an_expired_token_is_refused_though_its_answer_is_remembered(control_plane: ControlPlane) -> None:
-    expires = datetime.now(UTC) + timedelta(seconds=4)
+    expires = datetime.now(UTC) + timedelta(seconds=20)  # room for the warm-up on a loaded machine
     token = control_plane.issue_token(expires_at=expires)
     etag = _etag_warm(control_plane, token)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while True:
         sent = datetime.now(UTC)
         r = _get(control_plane.config_url, headers={**control_plane.headers(token), "If-None-Match": etag})
