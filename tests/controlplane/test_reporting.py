@@ -220,8 +220,12 @@ def test_reports_wait_out_an_outage_and_arrive_in_order_once_while_the_schedule_
 
     plane.start(port=port)
     wait_until(lambda: d.spooled_runs() == 0, 6 * heartbeat + 30, "the backlog delivered once the server is back")
-    # the check-in sent with the backlog still named the outage; the next one clears it
-    wait_until(lambda: proxy_rows(plane)[0].last_error is None, 3 * heartbeat + 10, "a check-in without the outage")
+    # the check-in sent with the backlog still named the outage; the next one no longer does (a
+    # config refresh that fell inside the outage stays reported until the next refresh succeeds)
+    def delivery_error() -> bool:
+        return "wait in the outbox" in (proxy_rows(plane)[0].last_error or "")
+
+    wait_until(lambda: not delivery_error(), 3 * heartbeat + 10, "a check-in without the outage")
     done = len(d.runs())
     wait_until(lambda: len(d.runs()) > done, 30, "one more run after the backlog")
     d.proc.send_signal(signal.SIGTERM)
@@ -229,7 +233,12 @@ def test_reports_wait_out_an_outage_and_arrive_in_order_once_while_the_schedule_
     ran = [r["run_id"] for r in d.runs()]
     left = d.spooled_run_ids()  # spooled before the stop, not delivered yet: the next start sends them
     stored = [r.run_uid for r in run_rows(plane) if r.trigger == "schedule"]
-    assert stored + left == ran, "a report was lost, repeated or reordered"
+    # a report in flight at the stop may be stored and still spooled (its acknowledgement did not
+    # commit): the next start sends it again and the server keeps it once (run_id)
+    in_both = [run_id for run_id in left if run_id in stored]
+    assert len(in_both) <= 1, in_both
+    assert stored + [run_id for run_id in left if run_id not in stored] == ran, \
+        "a report was lost, repeated or reordered"
     log = d.text()
     assert len(re.findall(r"WARNING controlplane: .*wait in the outbox", log)) == 1, log[-3000:]
     assert "control plane reachable again" in log
