@@ -20,6 +20,7 @@ from devtools.fleet import Fleet
 
 from tests.agent.conftest import AgentCli, agent_ping, diff, listing, variant
 from tests.fixtures.zabbix import wait_for
+from tests.support.probes import is_probe
 
 pytestmark = [pytest.mark.slow, pytest.mark.agent]
 
@@ -74,7 +75,7 @@ def target(request: pytest.FixtureRequest) -> Target:
 def only_probes(commands: list[str]) -> bool:
     """Every command is a read-only probe (the facts probe, or a change-model probe, whose output
     is collected in one variable and written at once)."""
-    return bool(commands) and all(c.startswith(("echo '@@", "flagee_probe_out=$(echo '@@")) for c in commands)
+    return bool(commands) and all(is_probe(c) for c in commands)
 
 
 def test_install_plan_rerun_reconfigure_uninstall(target: Target, agent_repo: Path,

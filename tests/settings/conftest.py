@@ -20,6 +20,7 @@ from devtools.fleet import CLOCKS, Fleet, install_clock
 
 from tests.agent.conftest import listing
 from tests.fixtures.sshd import CliResult
+from tests.support.probes import is_probe
 
 PERSONAS = {"ubuntu2204": "FLEET-LOJA001-PDV201", "ubuntu1404_i686": "FLEET-LOJA001-PDV202",
             "mint21": "FLEET-LOJA001-PDV203", "slackware1337": "FLEET-LOJA001-PDV204"}
@@ -78,7 +79,7 @@ class Target:
 
 def mutating(commands: list[str]) -> list[str]:
     """The commands that are not read-only probes (the facts probe, a change-model probe)."""
-    return [c for c in commands if not c.startswith("echo '@@")]
+    return [c for c in commands if not is_probe(c)]
 
 
 def hostile_marker() -> Path:
