@@ -210,7 +210,17 @@ class Engine:
         if not digests:
             self.say(f"warning: no registry digest known for {ref}; running it by tag")
             return ref
-        return str(digests[0])
+        # one image can carry several digests (pushed under other tags in another manifest format):
+        # the one the registry serves for this tag is the pin
+        served = f"{repo}@{self.served_digest(ref)}"
+        return served if served in digests else str(digests[0])
+
+    def served_digest(self, ref: str) -> str:
+        """The manifest digest the registry serves for `ref` now; "" when it cannot say."""
+        try:
+            return str(self.client.api.inspect_distribution(ref)["Descriptor"]["digest"])
+        except (docker.errors.DockerException, KeyError, TypeError):
+            return ""
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
