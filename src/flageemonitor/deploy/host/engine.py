@@ -216,7 +216,8 @@ class Engine:
         return served if served in digests else str(digests[0])
 
     def served_digest(self, ref: str) -> str:
-        """The manifest digest the registry serves for `ref` now; "" when it cannot say."""
+        """The manifest digest the registry serves for `ref` now (Docker Engine's distribution
+        API); "" when the engine cannot say (podman 4's compatible API answers 404)."""
         try:
             return str(self.client.api.inspect_distribution(ref)["Descriptor"]["digest"])
         except (docker.errors.DockerException, KeyError, TypeError):
