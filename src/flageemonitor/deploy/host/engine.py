@@ -210,6 +210,8 @@ class Engine:
         if not digests:
             self.say(f"warning: no registry digest known for {ref}; running it by tag")
             return ref
+        if len(digests) == 1:
+            return str(digests[0])
         # one image can carry several digests (pushed under other tags in another manifest format):
         # the one the registry serves for this tag is the pin
         served = f"{repo}@{self.served_digest(ref)}"
