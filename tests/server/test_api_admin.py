@@ -102,3 +102,13 @@ def test_admin_api_gives_the_fleet_as_json(api: Api) -> None:
     [px] = net["proxies"]
     assert (net["code"], px["uid"], px["hostname"], px["state"]) == ("TESTNET", proxy, "px1", "online")
     assert px["runs"][0]["failures"] == 1
+
+
+def test_a_network_named_twice_binds_the_token_to_it_once(api: Api) -> None:
+    h = _auth(admin_token(api.plane))
+    r = api.client.post("/api/admin/tokens", json={"client": "test-client", "networks": ["TESTNET"] * 2}, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["networks"] == ["TESTNET"]
+    assert api.client.get("/api/ingest/bot/config", headers=api.headers(r.json()["token"])).status_code == 200
+    cli = api.plane.admin("token", "issue", "--client", "test-client", "--network", "TESTNET", "--network", "TESTNET")
+    assert cli.returncode == 0, cli.stderr

@@ -24,7 +24,10 @@ def issue(
     scopes: list[str] | None = None,
     expires_at: datetime | None = None,
 ) -> tuple[str, Token]:
-    """Create a token; the clear text is returned once and never stored."""
+    """Create a token; the clear text is returned once and never stored.
+
+    A network named twice is bound once.
+    """
     client = clients.get(s, client_name)
     chosen = list(dict.fromkeys(security.SCOPE_ALIASES.get(x, x) for x in scopes or security.DEFAULT_SCOPES))
     for scope in chosen:
@@ -35,7 +38,8 @@ def issue(
         net = network_service.get(s, code)
         if net.client_id != client.id:
             raise Invalid(f"network {code!r} belongs to another client, not {client.name!r}")
-        nets.append(net)
+        if all(n.id != net.id for n in nets):
+            nets.append(net)
     clear = security.generate_token()
     token = Token(
         client_id=client.id,
