@@ -104,9 +104,9 @@ def test_probe_quotes_hostile_paths(shell: LocalShell, tmp_path: Path) -> None:
 
 def test_content_with_a_wrong_checksum_is_not_trusted() -> None:
     nonce = "n0"
-    text = (f"@@{nonce}:file:/f\nstat:regular file|644|0|0|root|root|3\nsha:{'0' * 64}  -\nsize:3\n"
-            f"@@{nonce}:content\nabc\n@@{nonce}:endcontent\n@@{nonce}:end\n")
-    state = parse_probe_output(text, nonce).file("/f")
+    text = (f"@@{nonce}:stat\nregular file|644|0|0|root|root|3|/f\n@@{nonce}:sha\n{'0' * 64}  /f\n"
+            f"@@{nonce}:content:0\nabc\n@@{nonce}:endcontent\n@@{nonce}:end\n")
+    state = parse_probe_output(text, nonce, ["/f"]).file("/f")
     assert state.exists and state.content is None
 
 

@@ -118,27 +118,30 @@ class Probe:
 
     def script(self, nonce: str) -> str:
         mark = f"@@{nonce}:"
-        parts = []
-        for path, content in self._files.items():
+        paths = list(self._files)
+        quoted = " ".join(shlex.quote(path) for path in paths)
+        parts = [f"echo '{mark}stat'"]
+        if paths:
+            # One `stat` and one `sha256sum` for every path: a process per file would cost the
+            # endpoint dozens of forks per probe. A path's section is its index in `paths`.
+            parts += [
+                f"stat -c '%F|%a|%u|%g|%U|%G|%s|%n' {quoted} 2>/dev/null",
+                f"i=0; for f in {quoted}; do "
+                f"if [ -L \"$f\" ]; then echo \"{mark}link:$i\"; printf 'target:%s\\n' \"$(readlink \"$f\")\"; "
+                f"if [ -f \"$f\" ]; then printf 'size:%s\\n' \"$(stat -L -c %s \"$f\" 2>/dev/null)\"; fi; fi; "
+                "i=$((i+1)); done",
+                f"echo '{mark}sha'; set --; for f in {quoted}; do if [ -f \"$f\" ]; then set -- \"$@\" \"$f\"; fi; "
+                "done; if [ $# -gt 0 ]; then sha256sum \"$@\" 2>/dev/null; fi",
+            ]
+        for index, (path, content) in enumerate(self._files.items()):
             q = shlex.quote(path)
-            parts.append(
-                f"echo '{mark}file:'{q}; "
-                f"if [ -L {q} ]; then echo \"link:$(readlink {q})\"; fi; "
-                f"if [ -e {q} ] || [ -L {q} ]; then "
-                f"echo \"stat:$(stat -c '%F|%a|%u|%g|%U|%G|%s' {q} 2>/dev/null)\"; "
-                f"if [ -f {q} ]; then echo \"sha:$(sha256sum < {q} 2>/dev/null)\"; "
-                f"echo \"size:$(stat -L -c %s {q} 2>/dev/null)\"; fi; "
-                "fi"
-            )
-            if content:
-                parts.append(
-                    f"if [ -f {q} ] && [ \"$(stat -L -c %s {q} 2>/dev/null || echo 0)\" -le {MAX_CONTENT} ]; then "
-                    f"echo '{mark}content'; cat {q}; echo; echo '{mark}endcontent'; fi"
-                )
+            if content:  # a larger file comes back cut, and its checksum then rejects it
+                parts.append(f"if [ -f {q} ]; then echo '{mark}content:{index}'; head -c {MAX_CONTENT + 1} {q}; "
+                             f"echo; echo '{mark}endcontent'; fi")
             if path in self._data:
                 parts.append(
                     f"if [ -f {q} ] && [ \"$(stat -L -c %s {q} 2>/dev/null || echo 0)\" -le {MAX_CONTENT} ]; then "
-                    f"echo '{mark}data'; od -An -v -tx1 {q}; echo '{mark}enddata'; fi"
+                    f"echo '{mark}data:{index}'; od -An -v -tx1 {q}; echo '{mark}enddata'; fi"
                 )
         for name, command in self._commands.items():
             parts.append(f"echo '{mark}cmd:{name}'; ( {command} ) 2>&1; echo \"{mark}rc:$?\"")
@@ -155,41 +158,71 @@ class Probe:
         if marker not in result.stdout:
             tail = (result.stderr or result.stdout).strip()[-300:]
             raise ActionFailed(f"the probe did not complete (exit {result.exit_status}): {tail or 'no output'}")
-        return parse_probe_output(result.stdout, nonce)
+        return parse_probe_output(result.stdout, nonce, list(self._files))
 
 
-def parse_probe_output(output: str, nonce: str) -> ProbeResult:
-    """Parse what `Probe.script(nonce)` printed."""
+def parse_probe_output(output: str, nonce: str, paths: list[str]) -> ProbeResult:
+    """Parse what `Probe.script(nonce)` printed for the probed `paths` (in the probe's order)."""
     mark = f"@@{nonce}:"
     out = ProbeResult()
-    pieces = output.split(mark)
-    for piece in pieces[1:]:
+    stats: dict[str, list[str]] = {}
+    shas: dict[str, str] = {}
+    links: dict[int, dict[str, str]] = {}
+    contents: dict[int, str] = {}
+    data: dict[int, str] = {}
+    for piece in output.split(mark)[1:]:
         head, _, body = piece.partition("\n")
-        if head.startswith("file:"):
-            path = head[len("file:"):]
-            out.files[path] = _file_state(path, body)
-        elif head == "content" and out.files:
-            path = next(reversed(out.files))
-            state = out.files[path]
-            exact = _exact_content(body, state.sha256)
-            if exact is not None:
-                out.files[path] = replace(state, content=exact)
-        elif head == "data" and out.files:
-            path = next(reversed(out.files))
-            state = out.files[path]
-            raw = _exact_data(body, state.sha256)
-            if raw is not None:
-                out.files[path] = replace(state, data=raw, content=_utf8(raw))
-        elif head.startswith("cmd:"):
-            out.outputs[head[len("cmd:"):]] = CommandOutput(-1, body)
-        elif head.startswith("rc:") and out.outputs:
+        kind, _, arg = head.partition(":")
+        index = int(arg) if arg.isdigit() and int(arg) < len(paths) else None
+        if kind == "stat":
+            for line in body.splitlines():
+                fields = line.split("|", 7)
+                if len(fields) == 8:
+                    stats[fields[7]] = fields[:7]
+        elif kind == "sha":
+            shas.update(_sha_lines(body))
+        elif kind == "link" and index is not None:
+            links[index] = dict(ln.partition(":")[::2] for ln in body.splitlines() if ":" in ln)
+        elif kind == "content" and index is not None:
+            contents[index] = body
+        elif kind == "data" and index is not None:
+            data[index] = body
+        elif kind == "cmd":
+            out.outputs[arg] = CommandOutput(-1, body)
+        elif kind == "rc" and out.outputs:
             name = next(reversed(out.outputs))
             try:
-                status = int(head[len("rc:"):].strip())
+                status = int(arg.strip())
             except ValueError:
                 status = -1
             out.outputs[name] = CommandOutput(status, out.outputs[name].stdout)
+    for index, path in enumerate(paths):
+        state = _file_state(path, stats.get(path), shas.get(path), links.get(index, {}))
+        if index in contents:
+            exact = _exact_content(contents[index], state.sha256)
+            if exact is not None:
+                state = replace(state, content=exact)
+        if index in data:
+            raw = _exact_data(data[index], state.sha256)
+            if raw is not None:
+                state = replace(state, data=raw, content=_utf8(raw))
+        out.files[path] = state
     return out
+
+
+def _sha_lines(body: str) -> dict[str, str]:
+    """path -> digest from `sha256sum` lines (`<hex>  <path>`; GNU escapes a path holding a
+    backslash or newline and marks the line with a leading backslash)."""
+    found: dict[str, str] = {}
+    for line in body.splitlines():
+        escaped = line.startswith("\\")
+        digest, sep, name = line[escaped:].partition("  ")
+        if not sep or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            continue
+        if escaped:
+            name = re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r"}.get(m.group(1), m.group(1)), name)
+        found[name] = digest
+    return found
 
 
 def _exact_content(body: str, sha256: str | None) -> str | None:
@@ -221,30 +254,22 @@ def _exact_data(body: str, sha256: str | None) -> bytes | None:
     return raw
 
 
-def _file_state(path: str, body: str) -> FileState:
-    values: dict[str, str] = {}
-    for line in body.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key in {"link", "stat", "sha", "size"}:
-            values[key] = value
-    if "stat" not in values:
+def _file_state(path: str, stat: list[str] | None, digest: str | None, link: dict[str, str]) -> FileState:
+    """A path's state from its `stat` fields (kind|mode|uid|gid|user|group|size), its checksum
+    and, for a link, its target and the size of what it points to."""
+    if stat is None:
         return FileState(path)
-    fields = values["stat"].split("|")
-    if len(fields) < 7:
-        return FileState(path, kind="other", target=values.get("link"))
-    kind = _KINDS.get(fields[0], "other")
-    sha = values.get("sha", "").split()
-    digest = sha[0] if sha and re.fullmatch(r"[0-9a-f]{64}", sha[0]) else None
-    size_text = values.get("size", fields[6]).strip()
+    kind = _KINDS.get(stat[0], "other")
+    size_text = link.get("size", stat[6]).strip() if kind == "link" else stat[6].strip()
     return FileState(
         path,
         kind=kind,
         sha256=digest,
         size=int(size_text) if size_text.isdigit() else None,
-        mode=int(fields[1], 8) if fields[1].isdigit() else None,
-        uid=int(fields[2]) if fields[2].isdigit() else None,
-        gid=int(fields[3]) if fields[3].isdigit() else None,
-        owner=fields[4] or None,
-        group=fields[5] or None,
-        target=values.get("link"),
+        mode=int(stat[1], 8) if stat[1].isdigit() else None,
+        uid=int(stat[2]) if stat[2].isdigit() else None,
+        gid=int(stat[3]) if stat[3].isdigit() else None,
+        owner=stat[4] or None,
+        group=stat[5] or None,
+        target=link.get("target") if kind == "link" else None,
     )

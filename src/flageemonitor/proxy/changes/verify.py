@@ -28,13 +28,14 @@ def process_probe(pidfile: str, port: int | None = None) -> str:
     q = shlex.quote(pidfile)
     tables = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null"
     if port is not None:
-        tables += f" | grep -i ':{int(port):04X} '"
+        tables = f"grep -ih ':{int(port):04X} ' /proc/net/tcp /proc/net/tcp6 2>/dev/null"
+    # `read` is the shell's own: every process saved here is saved on every endpoint of a run
     return (
-        f"p=$(head -n 1 {q} 2>/dev/null); case \"$p\" in ''|*[!0-9]*) p= ;; esac; "
+        f"p=; if [ -r {q} ]; then read -r p < {q}; fi; case \"$p\" in ''|*[!0-9]*) p= ;; esac; "
         f"echo '{_MARK}pid'; echo \"$p\"; "
         f"echo '{_MARK}cmdline'; if [ -n \"$p\" ] && [ -r /proc/$p/cmdline ]; then "
         "tr '\\000' ' ' < /proc/$p/cmdline; echo; fi; "
-        f"echo '{_MARK}fds'; if [ -n \"$p\" ]; then ls -l /proc/$p/fd 2>/dev/null | grep socket; fi; "
+        f"echo '{_MARK}fds'; if [ -n \"$p\" ]; then ls -l /proc/$p/fd 2>/dev/null; fi; "
         f"echo '{_MARK}tcp'; {tables}; true"
     )
 
