@@ -39,7 +39,7 @@ from flageemonitor.proxy.changes import (
     rollback,
     unified_diff,
 )
-from flageemonitor.proxy.changes.probe import parse_probe_output
+from flageemonitor.proxy.changes.probe import MAX_CONTENT, parse_probe_output
 from flageemonitor.proxy.changes.verify import listening_ports
 from tests.fixtures.local_shell import LocalShell
 
@@ -100,6 +100,48 @@ def test_probe_quotes_hostile_paths(shell: LocalShell, tmp_path: Path) -> None:
         Probe().file("relative/path")
     with pytest.raises(ValueError):
         Probe().command("bad name; rm", "true")
+
+
+def test_probe_reads_every_path_with_one_stat_and_one_checksum_process(shell: LocalShell) -> None:
+    """Odd names (a pipe, a backslash, spaces), links to a file and to a directory, a FIFO (never
+    read: it would block) and a file larger than the content limit, read in one command whose
+    process count does not grow with the number of paths."""
+    root = shell.root
+    odd = root / "a|b\\c d.conf"
+    odd.write_text("x=1\n")
+    (root / "dir").mkdir()
+    (root / "to-dir").symlink_to("dir")
+    (root / "to-odd").symlink_to(odd.name)
+    os.mkfifo(root / "fifo")
+    big = root / "big"
+    big.write_bytes(b"y" * (MAX_CONTENT + 10))
+    paths = [odd, root / "dir", root / "to-dir", root / "to-odd", root / "fifo", big, root / "absent"]
+    probe = Probe()
+    for path in paths:
+        probe.file(str(path), content=True)
+    script = probe.script("n0")
+    assert script.count("sha256sum") == 1 and script.count("stat -c") == 1
+    result = asyncio.run(probe.run(shell, timeout=20))
+    state = {path.name: result.file(str(path)) for path in paths}
+    assert state[odd.name].content == "x=1\n" and state[odd.name].sha256 == sha(b"x=1\n")
+    assert state[odd.name].size == 4 and state[odd.name].kind == "file"
+    assert state["to-odd"].kind == "link" and state["to-odd"].target == odd.name
+    assert state["to-odd"].sha256 == sha(b"x=1\n") and state["to-odd"].size == 4
+    assert state["to-odd"].content == "x=1\n"
+    assert state["dir"].kind == "dir" and state["dir"].sha256 is None
+    assert state["to-dir"].kind == "link" and state["to-dir"].target == "dir" and state["to-dir"].sha256 is None
+    assert state["fifo"].kind == "other" and state["fifo"].sha256 is None and state["fifo"].content is None
+    assert state["big"].sha256 == sha(big.read_bytes()) and state["big"].size == MAX_CONTENT + 10
+    assert state["big"].content is None
+    assert not state["absent"].exists
+
+
+def test_gnu_escaped_checksum_lines_name_the_right_path() -> None:
+    """GNU sha256sum marks a line with a backslash and escapes the name when it holds one."""
+    nonce, digest = "n0", "a" * 64
+    text = (f"@@{nonce}:stat\nregular file|644|0|0|root|root|1|/a\\b\n@@{nonce}:sha\n\\{digest}  /a\\\\b\n"
+            f"@@{nonce}:end\n")
+    assert parse_probe_output(text, nonce, ["/a\\b"]).file("/a\\b").sha256 == digest
 
 
 def test_content_with_a_wrong_checksum_is_not_trusted() -> None:
