@@ -1,6 +1,7 @@
 """Agent install benchmark: `flageemonitor run pdv_install` vs an Ansible playbook vs a pyinfra
 deploy, each installing the real agent bundle on the same fleet of agent-capable endpoints (cold:
-nothing installed; then a no-change run), against a bare asyncssh connect+command baseline.
+nothing installed; then a no-change run), against a bare asyncssh connect+command baseline
+(measured at the start and again right before our no-change run, with the agents up).
 
     uv run python benchmarks/agent_install/run.py --hosts 200 [--repo DIR] [--only|--skip ours,pyinfra,ansible]
 
@@ -166,6 +167,11 @@ def write_inputs(fleet: Fleet, repo: Path, forks: int) -> dict[str, Path]:
 
 
 CONTENDERS = ("ours", "pyinfra", "ansible")
+# The baseline is measured twice: at the start (no agent installed yet) and right before our
+# no-change run (the agents running, the machine's load as it is then); the target ratio uses the
+# second, measured under the same conditions as the run it is compared with.
+BARE = "bare asyncssh connect+command"
+BARE_AGENTS = "bare asyncssh connect+command (agents up)"
 
 
 @dataclass
@@ -227,7 +233,8 @@ def table(rows: list[Row], n: int, repo: Path) -> None:
             lines.append(f"{label}: {value} (target {target})")
 
     ours_cold, ours_warm = "flageemonitor run pdv_install (cold)", "flageemonitor run pdv_install (no-change)"
-    ratio("no-change run / bare connect+command", ours_warm, "bare asyncssh connect+command", "<= 2x")
+    ratio("no-change run / bare connect+command just before it", ours_warm, BARE_AGENTS, "<= 2x")
+    ratio("no-change run / bare connect+command at the start", ours_warm, BARE, "<= 2x")
     ratio("cold install: ansible / ours", "ansible-playbook (cold)", ours_cold, ">= 5x")
     ratio("cold install: pyinfra / ours", "pyinfra deploy (cold)", ours_cold, "> 1x")
     print("\n" + "\n".join(lines))
@@ -271,19 +278,23 @@ def main() -> int:
                 print(f"  reset: pdv_uninstall exit {done.returncode}, {left} agents still answering",
                       file=sys.stderr, flush=True)
 
-        def contender(name: str, log: str, argv: list[str], cenv: dict[str, str], parse: Any) -> None:
+        def contender(name: str, log: str, argv: list[str], cenv: dict[str, str], parse: Any,
+                      before_no_change: Any = None) -> None:
             for phase in ("cold", "no-change"):
+                if phase == "no-change" and before_no_change is not None:
+                    before_no_change()
                 parse_log, err = logged(f"{log}-{phase}", parse)
                 rows.append(judged(measure(f"{name} ({phase})", argv, cenv, parse_log, stderr_to=err), fleet, n))
 
-        bare = measure("bare asyncssh connect+command", [sys.executable, str(ROOT / "benchmarks" / "fanout" /
-                                                                             "bare_asyncssh.py"),
-                                                          str(fleet.inventory_path), "10", str(n)], env,
-                       fanout.parse_bare)
-        rows.append(Row(bare, None, f"INVALID: {bare.failed} failed" if bare.failed else ""))
+        def bare(name: str) -> None:
+            m = measure(name, [sys.executable, str(ROOT / "benchmarks" / "fanout" / "bare_asyncssh.py"),
+                               str(fleet.inventory_path), "10", str(n)], env, fanout.parse_bare)
+            rows.append(Row(m, None, f"INVALID: {m.failed} failed" if m.failed else ""))
+
+        bare(BARE)
         if "ours" in contenders:
             contender("flageemonitor run pdv_install", "flageemonitor", [*cli, "run", "pdv_install", *common], env,
-                      parse_ours)
+                      parse_ours, before_no_change=lambda: bare(BARE_AGENTS))
         if pyinfra is not None:
             reset()
             argv = [str(pyinfra), str(files["pyinv"]), str(HERE / "pyinfra_deploy.py"), "--yes",
