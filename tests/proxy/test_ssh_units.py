@@ -11,7 +11,7 @@ import pytest
 from flageemonitor.core.errors import AuthRejected, HostUnreachable
 from flageemonitor.core.hosts import Host
 from flageemonitor.proxy.ssh.algorithms import algorithms
-from flageemonitor.proxy.ssh.commands import SudoMode, command_text, elevate, stdin_for
+from flageemonitor.proxy.ssh.commands import SudoMode, command_text, elevate, elevate_deciding, stdin_for
 from flageemonitor.proxy.ssh.known_hosts import HostKeyStore, host_id
 from flageemonitor.proxy.ssh.session import map_connect_error
 
@@ -36,6 +36,16 @@ def test_sudo_elevates_the_whole_command_list_and_reads_the_password_from_stdin(
     assert stdin_for(SudoMode.PASSWORD, "s3cret-pw", "data") == "s3cret-pw\ndata"
     assert stdin_for(SudoMode.PASSWORDLESS, "s3cret-pw", None) is None
     assert elevate(["true"], SudoMode.PASSWORDLESS) == "sudo -n true"
+
+
+def test_an_undecided_sudo_mode_is_decided_on_the_endpoint_in_the_same_command() -> None:
+    line = elevate_deciding("id -u; rm -f '/tmp/x y'", "@@flagee-sudo-ab12:")
+    assert line.startswith("if sudo -n true 2>/dev/null; then echo '@@flagee-sudo-ab12:n' >&2; read -r flagee_pw; ")
+    assert "exec sudo -n sh -c 'id -u; rm -f '\"'\"'/tmp/x y'\"'\"''" in line
+    assert "else echo '@@flagee-sudo-ab12:S' >&2; exec sudo -S -p '' sh -c " in line
+    assert elevate_deciding(["cat", "a b"], "@@m:").count("'a b'") == 2
+    with pytest.raises(ValueError):
+        elevate_deciding("true", "x'; reboot; '")
 
 
 def test_legacy_algorithms_come_after_the_modern_ones() -> None:

@@ -10,7 +10,9 @@ import pytest
 from devtools.fleet import PASSWORD, Fleet
 
 from flageemonitor.core.hosts import Host
+from flageemonitor.proxy.actions.base import CommandResult
 from flageemonitor.proxy.ssh import Connector, ConnectSettings
+from flageemonitor.proxy.ssh.commands import SudoMode
 from flageemonitor.proxy.ssh.known_hosts import HostKeyStore
 from tests.fixtures.sshd import FleetRun
 
@@ -38,6 +40,38 @@ def connector_in(tmp_path: Path) -> Connector:
 def host(fleet: Fleet, name: str) -> Host:
     endpoint = fleet.endpoint(name)
     return Host.build(name, endpoint.ip, port=endpoint.port, user=endpoint.user, password=PASSWORD)
+
+
+def test_the_first_elevated_command_decides_the_sudo_mode_in_its_own_round_trip(sudo_fleet: Fleet,
+                                                                               tmp_path: Path) -> None:
+    """With a password known, no separate `sudo -n true` is sent: the first elevated command
+    tries it on the endpoint, the command still gets only its own stdin, later commands reuse
+    the mode found."""
+    connector = connector_in(tmp_path)
+
+    async def go(name: str) -> tuple[list[str], CommandResult, CommandResult, SudoMode | None]:
+        session = await connector.open(host(sudo_fleet, name))
+        sent: list[str] = []
+        exec_ = session._exec
+
+        async def counted(line: str, stdin: str | None, timeout: float | None) -> CommandResult:
+            sent.append(line)
+            return await exec_(line, stdin, timeout)
+
+        session._exec = counted  # type: ignore[method-assign]
+        try:
+            first = await session.run(["cat"], sudo=True, input="payload line\n")
+            second = await session.run("id -u", sudo=True)
+            return sent, first, second, session._sudo_mode
+        finally:
+            await session.close()
+
+    for name, mode in (("FLEET-LOJA003-PDV201", SudoMode.PASSWORD), ("FLEET-LOJA003-PDV202", SudoMode.PASSWORDLESS)):
+        sent, first, second, found = asyncio.run(go(name))
+        assert first.ok and first.stdout == "payload line\n", (name, first)
+        assert "flagee-sudo" not in first.stderr and PASSWORD not in first.stdout + first.stderr
+        assert second.stdout.strip() == "0" and found is mode
+        assert len(sent) == 2 and not any(line.startswith("sudo -n true") for line in sent), sent
 
 
 def test_sudo_elevates_a_whole_command_list_and_keeps_stdin_for_the_command(sudo_fleet: Fleet,

@@ -28,9 +28,25 @@ def elevate(command: str | Sequence[str], mode: SudoMode) -> str:
     if mode is SudoMode.NONE:
         return command_text(command)
     prefix = "sudo -n" if mode is SudoMode.PASSWORDLESS else "sudo -S -p ''"
-    if isinstance(command, str):
-        return f"{prefix} sh -c {shlex.quote(command)}"
-    return f"{prefix} {command_text(command)}"
+    return f"{prefix} {_elevated_part(command)}"
+
+
+def _elevated_part(command: str | Sequence[str]) -> str:
+    return f"sh -c {shlex.quote(command)}" if isinstance(command, str) else command_text(command)
+
+
+def elevate_deciding(command: str | Sequence[str], mark: str) -> str:
+    """The command line for a user whose password is known but whose sudo mode is not yet:
+    the endpoint tries `sudo -n` first and otherwise gives sudo the password, in the same
+    command. The branch taken is written to stderr as `<mark>n` or `<mark>S` (first line).
+    stdin is `stdin_for(SudoMode.PASSWORD, ...)`: the `sudo -n` branch reads the password line
+    itself, so the command sees only the caller's data either way."""
+    if not mark.replace("@", "").replace("-", "").replace(":", "").isalnum():
+        raise ValueError(f"not a plain marker: {mark!r}")
+    inner = _elevated_part(command)
+    return (f"if sudo -n true 2>/dev/null; then echo '{mark}{SudoMode.PASSWORDLESS.value}' >&2; "
+            f"read -r flagee_pw; exec sudo -n {inner}; "
+            f"else echo '{mark}{SudoMode.PASSWORD.value}' >&2; exec sudo -S -p '' {inner}; fi")
 
 
 def stdin_for(mode: SudoMode, password: str | None, data: str | None) -> str | None:

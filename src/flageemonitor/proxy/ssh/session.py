@@ -33,7 +33,7 @@ from flageemonitor.core.errors import (
 from flageemonitor.core.hosts import Host
 from flageemonitor.proxy.actions.base import CommandResult
 from flageemonitor.proxy.ssh.algorithms import algorithms
-from flageemonitor.proxy.ssh.commands import SudoMode, command_text, elevate, stdin_for
+from flageemonitor.proxy.ssh.commands import SudoMode, command_text, elevate, elevate_deciding, stdin_for
 from flageemonitor.proxy.ssh.known_hosts import HostKeyStore, host_id, repin_hint
 
 log = logging.getLogger("flageemonitor.ssh")
@@ -199,16 +199,13 @@ class SshSession:
     def is_root(self) -> bool:
         return self.user == "root"
 
-    async def _sudo(self) -> SudoMode:
-        """How to elevate: nothing for root, `sudo -n` when it works without a password, else the password."""
+    def _sudo(self) -> SudoMode | None:
+        """How to elevate: nothing for root, `sudo -n` without a known password; None while
+        undecided (the first elevated command decides on the endpoint, `elevate_deciding`)."""
         if self.is_root:
             return SudoMode.NONE
-        if self._sudo_mode is None:
-            probe = await self._exec("sudo -n true", None, None)
-            if probe.ok or self.host.password is None:
-                self._sudo_mode = SudoMode.PASSWORDLESS
-            else:
-                self._sudo_mode = SudoMode.PASSWORD
+        if self._sudo_mode is None and self.host.password is None:
+            self._sudo_mode = SudoMode.PASSWORDLESS
         return self._sudo_mode
 
     async def run(
@@ -222,12 +219,28 @@ class SshSession:
     ) -> CommandResult:
         """See RemoteSession.run. Secrets belong in `input`, never in `command`: the command
         text may appear in an error detail (`check=True`)."""
-        mode = await self._sudo() if sudo else SudoMode.NONE
-        line = elevate(command, mode)
-        result = await self._exec(line, stdin_for(mode, self.host.password, input), timeout)
+        mode = self._sudo() if sudo else SudoMode.NONE
+        if mode is None:
+            result = await self._run_deciding(command, input, timeout)
+        else:
+            result = await self._exec(elevate(command, mode), stdin_for(mode, self.host.password, input), timeout)
         if check and not result.ok:
             tail = (result.stderr or result.stdout).strip()[-300:]
             raise ActionFailed(f"{command_text(command)[:120]!r} exited {result.exit_status}: {tail}")
+        return result
+
+    async def _run_deciding(self, command: str | Sequence[str], input: str | None,
+                            timeout: float | None) -> CommandResult:
+        """The first elevated command of a user with a password: the endpoint decides between
+        `sudo -n` and the password in the same round trip and says which on stderr's first line,
+        which is taken off the result and kept for the session's later commands."""
+        mark = f"@@flagee-sudo-{secrets.token_hex(6)}:"
+        stdin = stdin_for(SudoMode.PASSWORD, self.host.password, input)
+        result = await self._exec(elevate_deciding(command, mark), stdin, timeout)
+        first, _, rest = result.stderr.partition("\n")
+        if first.startswith(mark):
+            self._sudo_mode = SudoMode(first[len(mark):].strip())
+            result = CommandResult(result.exit_status, result.stdout, rest)
         return result
 
     async def _exec(self, line: str, stdin: str | None, timeout: float | None) -> CommandResult:
