@@ -189,3 +189,45 @@ def test_hostile_values_are_refused_and_nothing_runs(persona_fleet: Fleet, agent
     assert not (root / marker.lstrip("/")).exists()
     assert persona_fleet.commands("ubuntu2204") == []
     assert json.loads(result.stdout)["summary"]["failures"] == 1
+
+
+@pytest.mark.parametrize("persona", ["ubuntu2204", "slackware1337"])
+def test_the_probe_sees_every_drift_from_the_installed_state(persona: str, persona_fleet: Fleet, agent_repo: Path,
+                                                              agent_cli: Callable[[Fleet], AgentCli]) -> None:
+    """An asset's content and mode, the agent config, a file of the bundle, and the agent not
+    running are each found by the one probe and planned as exactly their fix."""
+    name, root = PERSONAS[persona], persona_fleet.chroot(persona)
+    cli = agent_cli(persona_fleet)
+    cli.configure(agent_repo)
+    before = listing(root)
+    agent = root / "ariusmonitor"
+    try:
+        assert cli.host("run", "pdv_install", name=name)["status"] == "changed"
+        (agent / "MonitoraSATc").write_bytes(b"#!/bin/sh\necho tampered\n")
+        (agent / "MonitoraSAT.sh").chmod(0o644)
+        conf = agent / "conf" / "zabbix_agentd.conf"
+        conf.write_text(conf.read_text().replace("Server=127.0.0.1", "Server=10.9.9.9"))
+        planned = cli.host("plan", "pdv_update_config", name=name)
+        assert sorted((c["kind"], c.get("path") or c.get("verb")) for c in planned["changes"]) == [
+            ("put_file", "/ariusmonitor/MonitoraSAT.sh"), ("put_file", "/ariusmonitor/MonitoraSATc"),
+            ("put_file", "/ariusmonitor/conf/zabbix_agentd.conf"), ("service", "restart")], planned["changes"]
+        conf_change = next(c for c in planned["changes"] if c.get("path") == "/ariusmonitor/conf/zabbix_agentd.conf")
+        assert "-Server=10.9.9.9" in conf_change["diff"] and "+Server=127.0.0.1" in conf_change["diff"]
+
+        (agent / "utilities" / "start.sh").write_bytes(b"#!/bin/sh\nexit 0\n")
+        bundle = cli.host("plan", "pdv_install", name=name)
+        assert "unpack_archive" in {c["kind"] for c in bundle["changes"]}, bundle["changes"]
+
+        assert cli.host("run", "pdv_install", name=name)["status"] == "changed"
+        again = cli.host("run", "pdv_install", name=name)
+        assert (again["status"], again["changes"]) == ("ok", []), again
+        pidfile = root / PIDFILE
+        pid = pidfile.read_text()
+        pidfile.write_text("999999\n")  # the PID file names no running agent
+        stopped = cli.host("plan", "pdv_install", name=name)
+        pidfile.write_text(pid)
+        assert [(c["kind"], c.get("verb")) for c in stopped["changes"]] == [("service", "start")], stopped["changes"]
+    finally:
+        cli.configure(agent_repo)
+        cli.host("run", "pdv_uninstall", name=name)
+    assert diff(before, listing(root)) == {}
