@@ -1,10 +1,14 @@
 """Read-only probe of remote state in one round trip: files (and small text contents) and the
 output of read-only commands.
 
-The script is POSIX sh that busybox ash and Slackware 13's bash run: `stat -c`, `sha256sum`,
-`readlink`, `cat`, `head`. Every path is quoted; sections are delimited by a random nonce so a
-file's content can never fake a marker. A text content is trusted only when its SHA-256 matches
-the file's (binary or non-UTF-8 contents come back as None). `data=True` reads the exact bytes
+The script is POSIX sh that busybox ash, dash and Slackware 13's bash run. Its cost on the
+endpoint does not grow with the number of paths: ONE `stat -c` and ONE `sha256sum` cover every
+path (a regular file only: a FIFO or device is never read), `readlink` runs only for links and
+`head -c` once per content read; a path's state is found by its name in their output (the name
+last in `stat`'s line; GNU's escaped checksum lines undone) or by its index. Every path is
+quoted; sections are delimited by a random nonce so a file's content can never fake a marker.
+A text content is trusted only when its SHA-256 matches the file's (binary or non-UTF-8
+contents come back as None). `data=True` reads the exact bytes
 whatever they are (sent as hex by `od`, checked against the checksum too); a file that is also
 valid UTF-8 then gets its `content` as well.
 
