@@ -8,9 +8,9 @@ path (a regular file only: a FIFO or device is never read), `readlink` runs only
 last in `stat`'s line; GNU's escaped checksum lines undone) or by its index. Every path is
 quoted; sections are delimited by a random nonce so a file's content can never fake a marker.
 A text content is trusted only when its SHA-256 matches the file's (binary or non-UTF-8
-contents come back as None). `data=True` reads the exact bytes
-whatever they are (sent as hex by `od`, checked against the checksum too); a file that is also
-valid UTF-8 then gets its `content` as well.
+contents come back as None). `data=True` reads the exact bytes whatever they are (sent as hex
+by `od`, checked against the checksum too); a file that is also valid UTF-8 then gets its
+`content` as well.
 
     probe = Probe()
     probe.file("/ariusmonitor/VERSION", content=True)
