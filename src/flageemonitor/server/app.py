@@ -39,6 +39,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     pruner = Pruner(app.state.engine, app.state.settings)
     pruner.start()
     app.state.pruner = pruner
+    app.state.poll.start()
     yield
     pruner.stop()
     writer = getattr(app.state, "writer", None)

@@ -14,7 +14,7 @@ key is answered by `ControlPlaneApp` before any middleware or routing, only whil
   takes the full path, which writes it).
 
 Everything else — an unknown or malformed token (counted against the address's failure budget),
-a missing token, a query other than `?rede=`, a database without an exact watch (PostgreSQL) —
+a missing token, a query other than `?rede=`, a watch without a stamp (see `server.change_watch`) —
 takes the full path, so status codes, rate limiting and token bookkeeping are the route's own.
 The answer carries the very headers the route sends (`config_headers`), built once per stored
 version.
@@ -170,6 +170,10 @@ class ConfigPoll:
                 REQUESTS.labels("GET", CONFIG_PATH, str(status)), LATENCY.labels(CONFIG_PATH),
                 MEMORY_ANSWERS.labels(str(status)))
         return bound
+
+    def start(self) -> None:
+        if self.watch is not None:
+            self.watch.start()
 
     def close(self) -> None:
         if self.watch is not None:
