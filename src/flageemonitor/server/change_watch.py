@@ -21,7 +21,10 @@ None and the full path answers. On every (re)connect the generation is read afte
 place: a change committed before is in that read, one committed after is notified, so none is
 missed across a reconnect.
 
-The remaining window: notification delivery is asynchronous. Between a change's commit and the
+A change committed by this process (an admin API request, the CLI in-process) is exact here: the
+committing session tells this process's watches (`committed`), which answer None until their
+own notification has arrived. The remaining window, for changes made by other processes:
+notification delivery is asynchronous. Between a change's commit and the
 moment the worker's listening thread has taken its notification (PostgreSQL signals the listening
 backend at commit, which sends the notification to the worker; typically well under a
 millisecond on one host, longer on a loaded machine or a slow network), a poll can still be
@@ -41,6 +44,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import weakref
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -113,6 +117,15 @@ class SqliteWatch:
         self._data_version = self._generation = None
 
 
+_WATCHES: weakref.WeakSet[PostgresWatch] = weakref.WeakSet()
+
+
+def committed(generation: int) -> None:
+    """This process has committed `generation`: no watch of it may serve an older stamp now."""
+    for watch in list(_WATCHES):
+        watch.expect(generation)
+
+
 class PostgresWatch:
     """The change generation as announced by `NOTIFY`, kept by one listening thread per worker."""
 
@@ -124,11 +137,20 @@ class PostgresWatch:
         self._conninfo = url.render_as_string(hide_password=False)
         self._lock = threading.Lock()
         self._generation: int | None = None
+        self._expected = 0  # a generation committed here, not yet announced to this watch
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        _WATCHES.add(self)
 
     def stamp(self) -> int | None:
-        return self._generation
+        generation = self._generation
+        if generation is None or generation < self._expected:
+            return None
+        return generation
+
+    def expect(self, generation: int) -> None:
+        with self._lock:
+            self._expected = max(self._expected, generation)
 
     def start(self) -> None:
         """Start listening (once per worker: call it in the worker's process, not before a fork)."""

@@ -1,14 +1,15 @@
 """The change generation (see models.ServerState): bumped in the transaction of every change
 that affects authorization or what is served, so every worker's cache drops stale entries.
 On PostgreSQL the same transaction announces the new generation on `change_watch.CHANNEL`
-(delivered at commit, dropped on rollback), which moves the workers' poll stamps."""
+(delivered at commit, dropped on rollback), which moves the workers' poll stamps; this
+process's own watches are told right after the commit."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
-from flageemonitor.server.change_watch import CHANNEL
+from flageemonitor.server import change_watch
 from flageemonitor.server.models import ServerState
 
 
@@ -21,4 +22,22 @@ def bump(s: Session) -> None:
         s.flush()
         generation = 1
     if s.get_bind().dialect.name == "postgresql":
-        s.execute(select(func.pg_notify(CHANNEL, str(generation))))
+        s.execute(select(func.pg_notify(change_watch.CHANNEL, str(generation))))
+        # this process's own watches must not wait for the notification
+        if not event.contains(s, "after_commit", _announce_here):
+            event.listen(s, "after_commit", _announce_here)
+            event.listen(s, "after_rollback", _forget)
+        s.info[_BUMPED] = generation
+
+
+_BUMPED = "flageemonitor.bumped_generation"
+
+
+def _announce_here(s: Session) -> None:
+    generation = s.info.pop(_BUMPED, None)
+    if generation is not None:
+        change_watch.committed(generation)
+
+
+def _forget(s: Session) -> None:
+    s.info.pop(_BUMPED, None)
