@@ -21,19 +21,20 @@ None and the full path answers. On every (re)connect the generation is read afte
 place: a change committed before is in that read, one committed after is notified, so none is
 missed across a reconnect.
 
-A change committed by this process (an admin API request, the CLI in-process) is exact here: the
-committing session tells this process's watches (`committed`), which answer None until their
-own notification has arrived. The remaining window, for changes made by other processes:
-notification delivery is asynchronous. Between a change's commit and the
-moment the worker's listening thread has taken its notification (PostgreSQL signals the listening
-backend at commit, which sends the notification to the worker; typically well under a
-millisecond on one host, longer on a loaded machine or a slow network), a poll can still be
-answered from memory as before the change. A dropped connection is noticed at once when the
-server closes it (restart, `pg_terminate_backend`) and by TCP keepalive (`KEEPALIVE`) when the
-network silently loses it. The tests bound the window: after every change they wait, with a
-deadline, until each worker's watch reports the change's generation (`WATCH_GENERATION`) and
-then require the very next request to see it; a killed listener is shown to send polls to the
-full path until it is back.
+A change committed by the worker's own process (an admin API request) is exact: the committing
+session tells the process's watches (`committed`), which answer None until their own
+notification has arrived. The remaining window, for changes made by other processes (the CLI,
+other workers and servers): delivery is asynchronous. Between a change's commit and the moment
+the worker's listening thread has taken its notification (PostgreSQL signals the listening
+backend at commit, which sends it on; typically well under a millisecond on one host, longer on
+a loaded machine or a slow network), a poll can still be answered from memory as before the
+change. A connection the database closes (restart, `pg_terminate_backend`) is noticed at once; one
+the network silently loses only by TCP keepalive (`KEEPALIVE`, about 25 s), and changes committed
+meanwhile reach that worker's fast path only when it reconnects. The tests bound the window:
+after every change made from outside the server they wait, with a deadline, until each worker's
+watch reports the change's generation (`WATCH_GENERATION`) and then require the very next
+request to see it; a change made inside the server must be seen by the next request without
+waiting; a killed listener is shown to send polls to the full path until it is back.
 
 Other databases have no such signal: `watch_for` gives None and every poll takes the full path,
 which re-reads the change generation (see `server.cache`).
