@@ -58,7 +58,7 @@ def test_first_run_sends_everything_once_then_nothing_new(stores: StorePair, bi:
     # the payload the BI expects, odd strings and NULLs intact
     statuses = {r["Status"] for r in rows}
     assert {"Cancelado \"pelo\" operador", "O'Brien\\loja", "ação\nnova linha", "🧾 emoji",
-            "'; DROP TABLE nfce; --"} <= statuses
+            "'; DROP TABLE nfce; --", "unit\x1fand record\x1eseparators"} <= statuses
     nulls = next(r for r in rows if r["nCupom"] == 6000 and r["nroloja"] == 1)
     assert nulls["Pdv"] is None and nulls["vICMS"] is None and nulls["Status"] == "" and nulls["LV"] is None
     sample = next(r for r in rows if r["nCupom"] == 1001 and r["nroloja"] == 1)
@@ -289,7 +289,7 @@ def test_database_and_python_render_the_same_payloads(stores: StorePair) -> None
     from flageemonitor.proxy.collectors.coupon_lv import COUPON_LV
     from flageemonitor.proxy.collectors.coupons import COUPONS
     from flageemonitor.proxy.collectors.cursor import Cursor
-    from flageemonitor.proxy.collectors.engine import Options, fast_conversions, row_stream
+    from flageemonitor.proxy.collectors.engine import Options, fast_conversions, row_pages
     from flageemonitor.proxy.collectors.sat_config import SAT_CONFIG
     from flageemonitor.proxy.collectors.stores import mysql_connect
 
@@ -304,8 +304,8 @@ def test_database_and_python_render_the_same_payloads(stores: StorePair) -> None
         for in_database in (True, False):
             conn = mysql_connect(stores.first.address, cfg, collector.database, timeout=10, conv=fast_conversions())
             with conn:
-                rows = list(row_stream(collector, conn, Options(rede="MLAR'X"), Cursor(None), in_database))
-            payloads = [json.loads(t) for _, t in rows]
+                pages = list(row_pages(collector, conn, Options(rede="MLAR'X"), Cursor(None), in_database))
+            payloads = [json.loads(t) for _, texts in pages for t in texts]
             rendered[in_database] = sorted(payloads, key=lambda r: json.dumps(r, sort_keys=True))
         assert rendered[True] and rendered[True] == rendered[False], collector.name
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ from flageemonitor.proxy.spool import Spool, SpoolError, consumer_lock, spool_pa
 log = logging.getLogger("flageemonitor.collectors")
 
 CHUNK_BATCHES = 25
+# rows per page query (see `row_pages`); the session's GROUP_CONCAT limit a page's text must fit in
+PAGE_ROWS = 2000
+GROUP_CONCAT_MAX_LEN = 16 * 1024 * 1024
+SEP = "\x1f"  # between a page's positions and rows: JSON text escapes every control character
 PARALLEL_STORES = 4
 # the daemon's background drain sends a queue's backlog between runs under this lock role, for at
 # most BACKLOG_BUDGET_S per queue, and stops after its first failure; a run waits for it to let go
@@ -158,16 +163,11 @@ def origin_of(conc: Concentrator, opts: Options) -> str:
 
 
 # ---------------------------------------------------------------- the query
-def build_query(c: BiCollector, opts: Options, cursor: Cursor, *, in_database: bool) -> tuple[str, tuple[Any, ...]]:
-    """SELECT position, then the row's JSON (`in_database`) or its raw columns, with every value
-    bound: the range, the cursor minus the look-back, or the first-run window."""
+def _where(c: BiCollector, opts: Options, cursor: Cursor) -> tuple[list[str], list[Any]]:
+    """The read's predicates and their bound values: the range, the cursor minus the look-back, or
+    the first-run window; the store filter."""
     where: list[str] = [c.condition] if c.condition else []
     params: list[Any] = []
-    if in_database:
-        expr, select_params = sql_json(c.fields, opts.rede)
-        select = [expr]
-    else:
-        select, select_params = columns(c.fields), []
     if c.position is not None:
         if opts.window is not None:
             where.append(f"{c.position} >= %s")
@@ -192,12 +192,46 @@ def build_query(c: BiCollector, opts: Options, cursor: Cursor, *, in_database: b
     elif lojas:
         where.append(f"nroloja IN ({', '.join(['%s'] * len(lojas))})")
         params.extend(lojas)
-    sql = f"SELECT {c.position or 'NULL'}, {', '.join(select)} FROM {c.table}"  # noqa: S608 - constants; values bound
-    if where:
-        sql += " WHERE " + " AND ".join(f"({w})" for w in where)
+    return where, params
+
+
+def _where_sql(where: Sequence[str]) -> str:
+    return " WHERE " + " AND ".join(f"({w})" for w in where) if where else ""
+
+
+def build_query(c: BiCollector, opts: Options, cursor: Cursor, *, in_database: bool) -> tuple[str, tuple[Any, ...]]:
+    """SELECT position, then the row's JSON (`in_database`) or its raw columns, every row in one
+    statement, with every value bound."""
+    where, params = _where(c, opts, cursor)
+    if in_database:
+        expr, select_params = sql_json(c.fields, opts.rede)
+        select = [expr]
+    else:
+        select, select_params = columns(c.fields), []
+    sql = f"SELECT {c.position or 'NULL'}, {', '.join(select)} FROM {c.table}{_where_sql(where)}"  # noqa: S608 - constants; values bound
     if c.position is not None:
         sql += f" ORDER BY {c.position}"
     return sql, tuple(select_params + params)
+
+
+def page_query(c: BiCollector, opts: Options, cursor: Cursor, after: tuple[str, str] | None,
+               limit: int) -> tuple[str, tuple[Any, ...]]:
+    """The next `limit` rows in position order as ONE result row: (rows, the text's expected length,
+    `position SEP json SEP position SEP json ...`). `after` is (">=" or ">", position) for every page
+    but the first. The database does the per-row work; the driver fetches one value per page."""
+    assert c.position is not None
+    where, params = _where(c, opts, cursor)
+    if after is not None:
+        op, position = after
+        assert op in (">=", ">")
+        where.append(f"{c.position} {op} %s")
+        params.append(position)
+    expr, select_params = sql_json(c.fields, opts.rede)
+    inner = (f"SELECT CAST({c.position} AS CHAR) AS p, {expr} AS j FROM {c.table}{_where_sql(where)} "  # noqa: S608
+             f"ORDER BY {c.position} LIMIT %s")
+    sql = (f"SELECT COUNT(*), COALESCE(SUM(CHAR_LENGTH(p) + CHAR_LENGTH(j) + 2) - 1, 0), "  # noqa: S608
+           f"GROUP_CONCAT(p, '{SEP}', j ORDER BY p SEPARATOR '{SEP}') FROM ({inner}) AS page")
+    return sql, (*select_params, *params, limit)
 
 
 def fast_conversions() -> dict[Any, Any]:
@@ -219,20 +253,119 @@ def encode(batch: list[str]) -> bytes:
     return ("[" + ",".join(batch) + "]").encode("utf-8")
 
 
-def row_stream(c: BiCollector, conn: Any, opts: Options, cursor: Cursor,
-               in_database: bool | None = None) -> Iterator[tuple[str | None, str]]:
-    """(position text, row JSON) for each row to consider, in position order. `in_database`
-    defaults to what the server supports."""
+Page = tuple[list[str], list[str]]  # positions ("" for a snapshot), row JSON texts; in position order
+
+
+def _chunks(rows: Iterator[tuple[str, str]], size: int = PAGE_ROWS) -> Iterator[Page]:
+    positions: list[str] = []
+    texts: list[str] = []
+    for pos, text in rows:
+        positions.append(pos)
+        texts.append(text)
+        if len(texts) >= size:
+            yield positions, texts
+            positions, texts = [], []
+    if texts:
+        yield positions, texts
+
+
+def _split(text: str, count: int) -> Page:
+    parts = text.split(SEP)
+    if len(parts) != 2 * count:
+        raise ValueError(f"a page of {count} rows split into {len(parts)} parts")
+    return parts[0::2], parts[1::2]
+
+
+def row_pages(c: BiCollector, conn: Any, opts: Options, cursor: Cursor,
+              in_database: bool | None = None) -> Iterator[Page]:
+    """The rows to consider, in position order, a page at a time. `in_database` defaults to what the
+    server supports.
+
+    With JSON in the database and a position column, keyset pages: each page query returns up to
+    `PAGE_ROWS` rows as one string (see `page_query`). A full page leaves out the rows at its last
+    position, and the next page starts at that position (`>=`), so rows sharing a position are never
+    split across pages and no unique key is needed. A page that is all one position reads that
+    position row by row, then goes on after it (`>`). A page longer than the session's
+    `group_concat_max_len` (its text shorter than expected) is read again at half the size."""
     if in_database is None:
         in_database = supports_json(conn.get_server_info())
+    if not in_database or c.position is None:
+        yield from _chunks(_single_read(c, conn, opts, cursor, in_database))
+        return
+    with conn.cursor() as cur:
+        cur.execute(f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX_LEN}")
+    after: tuple[str, str] | None = None
+    limit = PAGE_ROWS
+    while True:
+        sql, params = page_query(c, opts, cursor, after, limit)
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            count, expected, text = cur.fetchone()
+        count = int(count)
+        if count == 0:
+            return
+        if text is None or len(text) != int(expected):  # cut by group_concat_max_len
+            if limit > 1:
+                limit = max(1, limit // 2)
+                continue
+            # one row longer than the limit: read the rows at its position one by one
+            first = _single_page_position(c, conn, opts, cursor, after)
+            yield from _chunks(_position_rows(c, conn, opts, cursor, first))
+            after, limit = (">", first), PAGE_ROWS
+            continue
+        positions, texts = _split(text, count)
+        if count < limit:
+            yield positions, texts
+            return
+        last = positions[-1]
+        keep = bisect_left(positions, last)
+        if keep == 0:  # the whole page is one position
+            yield from _chunks(_position_rows(c, conn, opts, cursor, last))
+            after = (">", last)
+        else:
+            yield positions[:keep], texts[:keep]
+            after = (">=", last)
+        limit = PAGE_ROWS
+
+
+def _single_read(c: BiCollector, conn: Any, opts: Options, cursor: Cursor,
+                 in_database: bool) -> Iterator[tuple[str, str]]:
+    """Every row in one streamed statement (snapshots, and servers without JSON_QUOTE)."""
     sql, params = build_query(c, opts, cursor, in_database=in_database)
     if in_database:
         for pos, text in mysql_stream(conn, sql, params):
-            yield (None if pos is None else str(pos)), text
+            yield ("" if pos is None else str(pos)), text
         return
     render = python_json(c.fields, opts.rede)
     for row in mysql_stream(conn, sql, params):
-        yield (None if row[0] is None else str(row[0])), render(row[1:])
+        yield ("" if row[0] is None else str(row[0])), render(row[1:])
+
+
+def _position_rows(c: BiCollector, conn: Any, opts: Options, cursor: Cursor,
+                   position: str) -> Iterator[tuple[str, str]]:
+    """The rows at exactly `position`, streamed one by one."""
+    assert c.position is not None
+    where, params = _where(c, opts, cursor)
+    where.append(f"{c.position} = %s")
+    expr, select_params = sql_json(c.fields, opts.rede)
+    sql = f"SELECT {expr} FROM {c.table}{_where_sql(where)}"  # noqa: S608 - constants; values bound
+    for (text,) in mysql_stream(conn, sql, (*select_params, *params, position)):
+        yield position, text
+
+
+def _single_page_position(c: BiCollector, conn: Any, opts: Options, cursor: Cursor,
+                          after: tuple[str, str] | None) -> str:
+    """The position of the next row (its text did not fit in a page of one)."""
+    assert c.position is not None
+    where, params = _where(c, opts, cursor)
+    if after is not None:
+        where.append(f"{c.position} {after[0]} %s")
+        params.append(after[1])
+    sql = (f"SELECT CAST({c.position} AS CHAR) FROM {c.table}{_where_sql(where)} "  # noqa: S608
+           f"ORDER BY {c.position} LIMIT 1")
+    with conn.cursor() as cur:
+        cur.execute(sql, tuple(params))
+        return str(cur.fetchone()[0])
 
 
 # ---------------------------------------------------------------- reader
@@ -258,6 +391,12 @@ class _SamePosition:
         self.fps.add(fp)
         return False
 
+    def after(self, positions: list[str], texts: list[str]) -> None:
+        """These rows, none of them a repeat, were taken without asking (the page's fast path)."""
+        last = positions[-1]
+        first = bisect_left(positions, last)
+        self.pos, self.rows, self.fps = last, texts[first:], None
+
 
 class _Reader:
     def __init__(self, c: BiCollector, config: BotConfig, spool: Spool, opts: Options, origin: str,
@@ -267,7 +406,11 @@ class _Reader:
         self.cursors = CursorStore(spool.connection)
         self.size = opts.batch_size or c.batch_size
         self.bodies: list[tuple[bytes, int]] = []
-        self.rows: list[tuple[str, str]] = []  # (position, JSON) of the rows in `bodies`
+        # the rows taken and not yet in `bodies` (fewer than a batch), then those in `bodies`
+        self.open_pos: list[str] = []
+        self.open_txt: list[str] = []
+        self.packed_pos: list[str] = []
+        self.packed_txt: list[str] = []
         self.snapshot: list[bytes] = []
         self.snapshot_set: set[bytes] = set()
 
@@ -279,44 +422,68 @@ class _Reader:
         self.report.cursor = cursor.position
         conn = mysql_connect(address, self.config, self.c.database, timeout=self.opts.db_timeout,
                              conv=fast_conversions())
-        batch: list[str] = []
-        pending: list[tuple[str, str]] = []
         seen, last = cursor.seen, cursor.position
         snapshot = self.c.position is None
         same = _SamePosition()
         try:
-            for pos, text in row_stream(self.c, conn, self.opts, cursor):
-                self.report.read += 1
+            for positions, texts in row_pages(self.c, conn, self.opts, cursor):
+                self.report.read += len(texts)
                 if snapshot:
-                    fp = fingerprint(text)
-                    if fp in self.snapshot_set:
-                        self.report.duplicates += 1
-                        continue
-                    self.snapshot.append(fp)
-                    self.snapshot_set.add(fp)
-                    if fp in seen and not ranged:
-                        self.report.duplicates += 1
-                        continue
-                elif same.repeated(pos, text) or (seen and last is not None and pos is not None and pos <= last
-                                                  and fingerprint(text) in seen):
-                    self.report.duplicates += 1
-                    continue
-                batch.append(text)
-                pending.append((pos or "", text))
-                if len(batch) >= self.size:
-                    self.bodies.append((encode(batch), len(batch)))
-                    self.rows.extend(pending)
-                    batch, pending = [], []
-                    if len(self.bodies) >= CHUNK_BATCHES and not snapshot:
-                        self.commit()
+                    self._take_snapshot(texts, ranged, seen)
+                elif ((not seen or last is None or positions[0] > last) and positions[0] != same.pos
+                      and len(set(texts)) == len(texts)):
+                    # nothing here was spooled before and no two rows are the same: take the page
+                    same.after(positions, texts)
+                    self._take(positions, texts)
+                else:
+                    keep_pos: list[str] = []
+                    keep_txt: list[str] = []
+                    for pos, text in zip(positions, texts, strict=True):
+                        if same.repeated(pos, text) or (seen and last is not None and pos <= last
+                                                        and fingerprint(text) in seen):
+                            self.report.duplicates += 1
+                            continue
+                        keep_pos.append(pos)
+                        keep_txt.append(text)
+                    self._take(keep_pos, keep_txt)
         except pymysql.MySQLError as exc:
             raise mysql_error(address, self.config, self.c.database, exc) from None
         finally:
             conn.close()
-        if batch:
-            self.bodies.append((encode(batch), len(batch)))
-            self.rows.extend(pending)
+        if self.open_txt:
+            self.bodies.append((encode(self.open_txt), len(self.open_txt)))
+            self.packed_pos += self.open_pos
+            self.packed_txt += self.open_txt
         self.commit(final=True)
+
+    def _take_snapshot(self, texts: list[str], ranged: bool, seen: set[bytes]) -> None:
+        keep: list[str] = []
+        for text in texts:
+            fp = fingerprint(text)
+            if fp in self.snapshot_set:
+                self.report.duplicates += 1
+                continue
+            self.snapshot.append(fp)
+            self.snapshot_set.add(fp)
+            if fp in seen and not ranged:
+                self.report.duplicates += 1
+                continue
+            keep.append(text)
+        self._take([""] * len(keep), keep)
+
+    def _take(self, positions: list[str], texts: list[str]) -> None:
+        """Pack these rows into batches; spool every `CHUNK_BATCHES` batches (one transaction)."""
+        self.open_pos += positions
+        self.open_txt += texts
+        size = self.size
+        while len(self.open_txt) >= size:
+            batch = self.open_txt[:size]
+            self.bodies.append((encode(batch), size))
+            self.packed_txt += batch
+            self.packed_pos += self.open_pos[:size]
+            del self.open_txt[:size], self.open_pos[:size]
+            if len(self.bodies) >= CHUNK_BATCHES and self.c.position is not None:
+                self.commit()
 
     def commit(self, final: bool = False) -> None:
         """Spool the packed batches and advance the cursor, in one transaction."""
@@ -328,14 +495,15 @@ class _Reader:
             self.spool.put(self.queue, self.bodies, db=db)
             if not ranged and snapshot:
                 self.cursors.save_snapshot(db, self.c.name, self.origin, self.snapshot)
-            elif not ranged and self.rows:
-                position = self.rows[-1][0]
-                cutoff = shift(position, -self.opts.lookback_s)
-                fps = [(fingerprint(text), pos) for pos, text in self.rows if pos >= cutoff]
+            elif not ranged and self.packed_pos:
+                position = self.packed_pos[-1]
+                start = bisect_left(self.packed_pos, shift(position, -self.opts.lookback_s))
+                fps = [(fingerprint(text), pos)
+                       for pos, text in zip(self.packed_pos[start:], self.packed_txt[start:], strict=True)]
                 self.cursors.save(db, self.c.name, self.origin, position, fps, self.opts.lookback_s)
                 self.report.cursor = position
         self.report.spooled_now += sum(n for _, n in self.bodies)
-        self.bodies, self.rows = [], []
+        self.bodies, self.packed_pos, self.packed_txt = [], [], []
         self.wake.set()
 
 
