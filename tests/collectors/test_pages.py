@@ -1,7 +1,7 @@
-"""Keyset pages against a real MariaDB: a page is one string built by the database, rows sharing a
-position are never split across pages, a page too long for the session's GROUP_CONCAT limit is
-read again smaller, and a read that dies between two commits resumes from its cursor with every
-row delivered once."""
+"""Grouped reads against a real MariaDB: the database hands over each group of rows as one string,
+rows sharing a position are never split across pages, a group too long for the session's
+GROUP_CONCAT limit is read again row by row, and a read that dies between two commits resumes
+from its cursor with every row delivered once."""
 
 from __future__ import annotations
 
@@ -51,21 +51,28 @@ def _crowded_nfce(stores: StorePair, now: datetime) -> int:
 
 def _pages(stores: StorePair, in_database: bool) -> list[tuple[list[str], list[str]]]:
     cfg = config(stores, None, PARAM_COLLECTOR_START_DAYS=0)
-    conn = mysql_connect(stores.first.address, cfg, "retag", timeout=10, conv=fast_conversions())
-    with conn:
-        return list(row_pages(COUPONS, conn, Options(rede="MLAR"), Cursor(None), in_database))
+    opened: list[Any] = []
+
+    def connect() -> Any:
+        opened.append(mysql_connect(stores.first.address, cfg, "retag", timeout=10, conv=fast_conversions()))
+        return opened[-1]
+
+    pages = list(row_pages(COUPONS, connect, Options(rede="MLAR"), Cursor(None), in_database))
+    assert opened and all(not conn.open for conn in opened), "every connection opened is closed"
+    return pages
 
 
-@pytest.mark.parametrize(("page_rows", "concat_max"), [(7, 16 * 1024 * 1024), (7, 1000), (7, 100)])
+@pytest.mark.parametrize(("group_s", "concat_max"), [(2, 8 * 1024 * 1024), (2, 1000), (600, 100)])
 def test_pages_give_every_row_once_in_order_whatever_the_limits(
-    page_rows: int, concat_max: int, stores: StorePair, monkeypatch: pytest.MonkeyPatch
+    group_s: int, concat_max: int, stores: StorePair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Small pages (a second holds more rows than a page), a GROUP_CONCAT limit that fits two rows
-    at most, and one that fits no row at all: the pages hold exactly the rows one plain read
-    gives, in position order, and no position is split between two pages."""
+    """Small groups and pages (a second holds more rows than a page), a GROUP_CONCAT limit that
+    fits two rows at most, and one that fits no row at all: the pages hold exactly the rows one
+    plain read gives, in position order, and no position is split between two pages."""
     _crowded_nfce(stores, datetime.now().replace(microsecond=0))
     plain = _pages(stores, in_database=False)  # one statement, rendered in Python
-    monkeypatch.setattr(engine, "PAGE_ROWS", page_rows)
+    monkeypatch.setattr(engine, "PAGE_ROWS", 7)
+    monkeypatch.setattr(engine, "GROUP_S", group_s)
     monkeypatch.setattr(engine, "GROUP_CONCAT_MAX_LEN", concat_max)
     pages = _pages(stores, in_database=True)
     got = [(p, t) for positions, texts in pages for p, t in zip(positions, texts, strict=True)]
@@ -79,7 +86,7 @@ def test_pages_give_every_row_once_in_order_whatever_the_limits(
     assert any("\\u001f" in t.lower() for _, t in got), "the database escapes the separator inside a value"
     ends = [positions[-1] for positions, _ in pages[:-1]]
     starts = [positions[0] for positions, _ in pages[1:]]
-    assert len(pages) > 10 and all(end < start for end, start in zip(ends, starts, strict=True)), \
+    assert len(pages) > 3 and all(end < start for end, start in zip(ends, starts, strict=True)), \
         "rows sharing a position stay in one page"
 
 
@@ -91,6 +98,7 @@ def test_a_read_that_dies_between_commits_resumes_and_sends_each_row_once(
     starts from the cursor, and the BI gets every distinct row exactly once."""
     expected = _crowded_nfce(stores, datetime.now().replace(microsecond=0))
     monkeypatch.setattr(engine, "PAGE_ROWS", 11)
+    monkeypatch.setattr(engine, "GROUP_S", 2)
     monkeypatch.setattr(engine, "CHUNK_BATCHES", 2)
     cfg = config(stores, bi, PARAM_IP_CONCENTRADORES=[stores.first.address], PARAM_BI_BATCH_SIZE=5)
     real_put = Spool.put

@@ -21,10 +21,11 @@ the cursor alone. `--loja N` reads one store and keeps its own cursor (`<address
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,10 +55,12 @@ from flageemonitor.proxy.spool import Spool, SpoolError, consumer_lock, spool_pa
 log = logging.getLogger("flageemonitor.collectors")
 
 CHUNK_BATCHES = 25
-# rows per page query (see `row_pages`); the session's GROUP_CONCAT limit a page's text must fit in
+# reading (see `row_pages`): rows handed to the reader at a time; the seconds of positions the
+# database groups into one result row; the longest group text (longer: the group is read row by row)
 PAGE_ROWS = 2000
-GROUP_CONCAT_MAX_LEN = 16 * 1024 * 1024
-SEP = "\x1f"  # between a page's positions and rows: JSON text escapes every control character
+GROUP_S = 600
+GROUP_CONCAT_MAX_LEN = 8 * 1024 * 1024
+SEP = "\x1f"  # after each position and each row of a group: JSON text escapes every control character
 PARALLEL_STORES = 4
 # the daemon's background drain sends a queue's backlog between runs under this lock role, for at
 # most BACKLOG_BUDGET_S per queue, and stops after its first failure; a run waits for it to let go
@@ -214,24 +217,20 @@ def build_query(c: BiCollector, opts: Options, cursor: Cursor, *, in_database: b
     return sql, tuple(select_params + params)
 
 
-def page_query(c: BiCollector, opts: Options, cursor: Cursor, after: tuple[str, str] | None,
-               limit: int) -> tuple[str, tuple[Any, ...]]:
-    """The next `limit` rows in position order as ONE result row: (rows, the text's expected length,
-    `position SEP json SEP position SEP json ...`). `after` is (">=" or ">", position) for every page
-    but the first. The database does the per-row work; the driver fetches one value per page."""
+def grouped_query(c: BiCollector, opts: Options, cursor: Cursor) -> tuple[str, tuple[Any, ...]]:
+    """The rows as groups, one result row per `GROUP_S` seconds of positions, in position order:
+    (rows, first position, last position, `position SEP json SEP position SEP json SEP ...`). One
+    statement streamed like a plain read; the driver fetches one value per group instead of one
+    per row (its per-row decoding was most of the proxy's work)."""
     assert c.position is not None
     where, params = _where(c, opts, cursor)
-    if after is not None:
-        op, position = after
-        assert op in (">=", ">")
-        where.append(f"{c.position} {op} %s")
-        params.append(position)
     expr, select_params = sql_json(c.fields, opts.rede)
-    inner = (f"SELECT CAST({c.position} AS CHAR) AS p, {expr} AS j FROM {c.table}{_where_sql(where)} "  # noqa: S608
-             f"ORDER BY {c.position} LIMIT %s")
-    sql = (f"SELECT COUNT(*), COALESCE(SUM(CHAR_LENGTH(p) + CHAR_LENGTH(j) + 2) - 1, 0), "  # noqa: S608
-           f"GROUP_CONCAT(p, '{SEP}', j ORDER BY p SEPARATOR '{SEP}') FROM ({inner}) AS page")
-    return sql, (*select_params, *params, limit)
+    pos = c.position
+    group = f"TO_SECONDS({pos}) DIV {GROUP_S}"
+    sql = (f"SELECT COUNT(*), CAST(MIN({pos}) AS CHAR), CAST(MAX({pos}) AS CHAR), "  # noqa: S608 - constants; values bound
+           f"GROUP_CONCAT(CAST({pos} AS CHAR), '{SEP}', {expr}, '{SEP}' SEPARATOR '') "
+           f"FROM {c.table}{_where_sql(where)} GROUP BY {group} ORDER BY {group}")
+    return sql, (*select_params, *params)
 
 
 def fast_conversions() -> dict[Any, Any]:
@@ -269,63 +268,50 @@ def _chunks(rows: Iterator[tuple[str, str]], size: int = PAGE_ROWS) -> Iterator[
         yield positions, texts
 
 
-def _split(text: str, count: int) -> Page:
-    parts = text.split(SEP)
-    if len(parts) != 2 * count:
-        raise ValueError(f"a page of {count} rows split into {len(parts)} parts")
-    return parts[0::2], parts[1::2]
-
-
-def row_pages(c: BiCollector, conn: Any, opts: Options, cursor: Cursor,
+def row_pages(c: BiCollector, connect: Callable[[], Any], opts: Options, cursor: Cursor,
               in_database: bool | None = None) -> Iterator[Page]:
-    """The rows to consider, in position order, a page at a time. `in_database` defaults to what the
-    server supports.
+    """The rows to consider, in position order, about `PAGE_ROWS` at a time, from connections
+    `connect()` opens (and this closes). `in_database` defaults to what the server supports.
 
-    With JSON in the database and a position column, keyset pages: each page query returns up to
-    `PAGE_ROWS` rows as one string (see `page_query`). A full page leaves out the rows at its last
-    position, and the next page starts at that position (`>=`), so rows sharing a position are never
-    split across pages and no unique key is needed. A page that is all one position reads that
-    position row by row, then goes on after it (`>`). A page longer than the session's
-    `group_concat_max_len` (its text shorter than expected) is read again at half the size."""
-    if in_database is None:
-        in_database = supports_json(conn.get_server_info())
-    if not in_database or c.position is None:
-        yield from _chunks(_single_read(c, conn, opts, cursor, in_database))
-        return
-    with conn.cursor() as cur:
-        cur.execute(f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX_LEN}")
-    after: tuple[str, str] | None = None
-    limit = PAGE_ROWS
-    while True:
-        sql, params = page_query(c, opts, cursor, after, limit)
+    With JSON in the database and a position column, the database groups the rows (see
+    `grouped_query`): rows sharing a position are always in one group and a page holds whole
+    groups. A group whose text was cut at the session's `group_concat_max_len` (fewer separators
+    than its rows need) is read again row by row on a second connection."""
+    with contextlib.ExitStack() as stack:
+        conn = connect()
+        stack.callback(conn.close)
+        if in_database is None:
+            in_database = supports_json(conn.get_server_info())
+        if not in_database or c.position is None:
+            yield from _chunks(_single_read(c, conn, opts, cursor, in_database))
+            return
         with conn.cursor() as cur:
-            cur.execute(sql, params)
-            count, expected, text = cur.fetchone()
-        count = int(count)
-        if count == 0:
-            return
-        if text is None or len(text) != int(expected):  # cut by group_concat_max_len
-            if limit > 1:
-                limit = max(1, limit // 2)
+            cur.execute(f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX_LEN}")
+        spare: list[Any] = []  # the second connection, once a group needs it
+        positions: list[str] = []
+        texts: list[str] = []
+        for count, first, last, text in mysql_stream(conn, *grouped_query(c, opts, cursor), chunk=1):
+            parts = text.split(SEP) if text is not None else []
+            if len(parts) != 2 * count + 1:  # cut by group_concat_max_len
+                if texts:
+                    yield positions, texts
+                    positions, texts = [], []
+                if not spare:
+                    spare.append(connect())
+                    stack.callback(spare[0].close)
+                yield from _chunks(_range_rows(c, spare[0], opts, cursor, first, last))
                 continue
-            # one row longer than the limit: read the rows at its position one by one
-            first = _single_page_position(c, conn, opts, cursor, after)
-            yield from _chunks(_position_rows(c, conn, opts, cursor, first))
-            after, limit = (">", first), PAGE_ROWS
-            continue
-        positions, texts = _split(text, count)
-        if count < limit:
+            group_positions, group_texts = parts[0:-1:2], parts[1:-1:2]
+            if group_positions != sorted(group_positions):  # GROUP_CONCAT keeps the order rows were read in
+                pairs = sorted(zip(group_positions, group_texts, strict=True), key=lambda pair: pair[0])
+                group_positions, group_texts = [p for p, _ in pairs], [t for _, t in pairs]
+            positions += group_positions
+            texts += group_texts
+            if len(texts) >= PAGE_ROWS:
+                yield positions, texts
+                positions, texts = [], []
+        if texts:
             yield positions, texts
-            return
-        last = positions[-1]
-        keep = bisect_left(positions, last)
-        if keep == 0:  # the whole page is one position
-            yield from _chunks(_position_rows(c, conn, opts, cursor, last))
-            after = (">", last)
-        else:
-            yield positions[:keep], texts[:keep]
-            after = (">=", last)
-        limit = PAGE_ROWS
 
 
 def _single_read(c: BiCollector, conn: Any, opts: Options, cursor: Cursor,
@@ -341,31 +327,17 @@ def _single_read(c: BiCollector, conn: Any, opts: Options, cursor: Cursor,
         yield ("" if row[0] is None else str(row[0])), render(row[1:])
 
 
-def _position_rows(c: BiCollector, conn: Any, opts: Options, cursor: Cursor,
-                   position: str) -> Iterator[tuple[str, str]]:
-    """The rows at exactly `position`, streamed one by one."""
+def _range_rows(c: BiCollector, conn: Any, opts: Options, cursor: Cursor, first: str,
+               last: str) -> Iterator[tuple[str, str]]:
+    """The rows from position `first` to `last`, streamed one by one in position order."""
     assert c.position is not None
     where, params = _where(c, opts, cursor)
-    where.append(f"{c.position} = %s")
+    where += [f"{c.position} >= %s", f"{c.position} <= %s"]
     expr, select_params = sql_json(c.fields, opts.rede)
-    sql = f"SELECT {expr} FROM {c.table}{_where_sql(where)}"  # noqa: S608 - constants; values bound
-    for (text,) in mysql_stream(conn, sql, (*select_params, *params, position)):
-        yield position, text
-
-
-def _single_page_position(c: BiCollector, conn: Any, opts: Options, cursor: Cursor,
-                          after: tuple[str, str] | None) -> str:
-    """The position of the next row (its text did not fit in a page of one)."""
-    assert c.position is not None
-    where, params = _where(c, opts, cursor)
-    if after is not None:
-        where.append(f"{c.position} {after[0]} %s")
-        params.append(after[1])
-    sql = (f"SELECT CAST({c.position} AS CHAR) FROM {c.table}{_where_sql(where)} "  # noqa: S608
-           f"ORDER BY {c.position} LIMIT 1")
-    with conn.cursor() as cur:
-        cur.execute(sql, tuple(params))
-        return str(cur.fetchone()[0])
+    sql = (f"SELECT CAST({c.position} AS CHAR), {expr} FROM {c.table}{_where_sql(where)} "  # noqa: S608
+           f"ORDER BY {c.position}")
+    for pos, text in mysql_stream(conn, sql, (*select_params, *params, first, last)):
+        yield str(pos), text
 
 
 # ---------------------------------------------------------------- reader
@@ -420,13 +392,15 @@ class _Reader:
         ranged = self.opts.window is not None
         cursor = Cursor(None) if ranged else self.cursors.load(self.c.name, self.origin, self.opts.lookback_s)
         self.report.cursor = cursor.position
-        conn = mysql_connect(address, self.config, self.c.database, timeout=self.opts.db_timeout,
-                             conv=fast_conversions())
+        def connect() -> Any:
+            return mysql_connect(address, self.config, self.c.database, timeout=self.opts.db_timeout,
+                                 conv=fast_conversions())
+
         seen, last = cursor.seen, cursor.position
         snapshot = self.c.position is None
         same = _SamePosition()
         try:
-            for positions, texts in row_pages(self.c, conn, self.opts, cursor):
+            for positions, texts in row_pages(self.c, connect, self.opts, cursor):
                 self.report.read += len(texts)
                 if snapshot:
                     self._take_snapshot(texts, ranged, seen)
@@ -448,8 +422,6 @@ class _Reader:
                     self._take(keep_pos, keep_txt)
         except pymysql.MySQLError as exc:
             raise mysql_error(address, self.config, self.c.database, exc) from None
-        finally:
-            conn.close()
         if self.open_txt:
             self.bodies.append((encode(self.open_txt), len(self.open_txt)))
             self.packed_pos += self.open_pos
