@@ -5,8 +5,9 @@ Per concentrator (at most `PARALLEL_STORES` at once; one down never stops the ot
 1. Take the queue's lock (`<collector>@<address>`): a second run of the same collector on the same
    store database reports "in progress" and touches nothing.
 2. A sender thread starts draining the queue (backlog of earlier runs first, in order).
-3. The reader streams the rows after the cursor (minus the look-back) with a server-side cursor,
-   skips rows already spooled (fingerprints), maps each row to the BI payload and packs batches.
+3. The reader streams the rows after the cursor (minus the look-back) with a server-side cursor
+   (the database builds each row's JSON and hands over ten minutes of rows as one string, see
+   `row_pages`), skips rows already spooled (fingerprints) and packs batches.
    Every `CHUNK_BATCHES` batches go to the spool in one transaction together with the advanced
    cursor. The reader never waits for the BI, so a slow or hanging BI cannot make the database
    connection time out, and memory stays flat whatever the table size.
