@@ -35,6 +35,11 @@ MEMORY_ANSWERS = Counter(
     "Config polls answered from memory, without database work (also counted in the request totals)",
     ["status"],
 )
+FAST_INGEST = Counter(
+    "flageemonitor_ingest_fast_path_total",
+    "Check-ins and run reports stored and answered before the framework (also counted in the request totals)",
+    ["route"],
+)
 AUTH_FAILURES = Counter("flageemonitor_auth_failures_total", "Rejected authentications", ["reason"])
 
 

@@ -46,6 +46,7 @@ class Received:
     received_at: datetime
     suspect: bool = True  # False when the raw body held nothing that looks like a secret (looks_secret)
     raw: bytes = b""  # the decoded JSON body, kept as the run's document when nothing in it needs redacting
+    generation: int | None = None  # set: store only while the change generation is this one (see ingest_writer)
 
 
 def looks_secret(raw: bytes) -> bool:

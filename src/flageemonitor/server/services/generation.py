@@ -3,10 +3,17 @@ that affects authorization or what is served, so every worker's cache drops stal
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from flageemonitor.server.models import ServerState
+
+_CURRENT = select(ServerState.generation).where(ServerState.id == 1)
+
+
+def current(conn: Connection) -> int:
+    """The generation as this connection's transaction sees it (0 before the first change)."""
+    return int(conn.scalar(_CURRENT) or 0)
 
 
 def bump(s: Session) -> None:
