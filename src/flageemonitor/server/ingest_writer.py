@@ -102,6 +102,7 @@ class BatchWriter:
         self._lock = threading.Lock()
         database = sqlite_path(str(engine.url)) if engine.dialect.name == "sqlite" else None
         self._turns = _TurnLock(database) if database is not None else None
+        self._conn: Connection | None = None  # the writer thread's own, kept between batches
 
     def submit(self, item: Received) -> Future[Any]:
         job = _Job(item)
@@ -121,6 +122,14 @@ class BatchWriter:
             thread.join(timeout)
         if self._turns is not None:
             self._turns.close()
+        self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # a broken connection is discarded all the same
+                conn.invalidate()
+                conn.close()
 
     def _loop(self) -> None:
         while True:
@@ -143,14 +152,23 @@ class BatchWriter:
                 return
 
     def _transaction(self, items: list[Received]) -> list[Any]:
+        """One transaction on the writer's own connection (no pool checkout, no ping per batch); a
+        connection that failed is dropped and the next transaction opens a fresh one."""
         turn = self._turns.held() if self._turns is not None else contextlib.nullcontext()
-        with turn, self._engine.connect() as conn:
-            if conn.dialect.name == "sqlite":
-                # take the write lock first: a deferred transaction that reads, then writes, fails at
-                # once (no busy wait) when another process committed in between
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            results = self._apply(conn, items)
-            conn.commit()
+        with turn:
+            if self._conn is None:
+                self._conn = self._engine.connect()
+            conn = self._conn
+            try:
+                if conn.dialect.name == "sqlite":
+                    # take the write lock first: a deferred transaction that reads, then writes, fails
+                    # at once (no busy wait) when another process committed in between
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                results = self._apply(conn, items)
+                conn.commit()
+            except BaseException:
+                self._drop_connection()
+                raise
             return results
 
     def _write(self, batch: list[_Job], attempts: int = 2) -> None:
