@@ -40,7 +40,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # devtools/, tests/ and benchmarks/ beside src/
 from benchmarks.server.run import free_port, seed, wait_http, wrk
-from devtools.processes import stop_group
+from devtools.processes import group_processes, stop_group
 
 from flageemonitor.server import migrate
 from flageemonitor.server.core.config import Settings
@@ -116,17 +116,8 @@ def stored_runs(db_url: str) -> int:
 
 def group_cpu_s(pgid: int) -> float:
     """User + system CPU seconds of every live process in the process group `pgid` (from /proc)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    ticks = sum(int(fields[11]) + int(fields[12]) for _, fields in group_processes(pgid))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def ingest(name: str, db_url: str, workdir: Path, args: argparse.Namespace) -> list[str]:
