@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
@@ -119,6 +122,23 @@ def test_after_any_change_the_next_report_is_authorized_again_then_remembered(ap
     assert _runs(api, body["run_id"]) == 1
     assert _post(api, RUNS, json=_report()).status_code == 201
     assert _fast(RUNS) == before + 1
+
+
+@pytest.mark.slow
+def test_an_expired_token_is_refused_though_its_authorization_is_remembered(api: Api) -> None:
+    expires = datetime.now(UTC) + timedelta(seconds=20)  # room for the warm-up on a loaded machine
+    token = api.plane.issue_token(expires_at=expires)
+    _warm(api, token)
+    deadline = time.monotonic() + 90
+    while True:
+        sent = datetime.now(UTC)
+        r = _post(api, RUNS, token, json=_report(1))
+        if r.status_code != 201:
+            break
+        assert sent < expires, "a report stored for a request sent after the token expired"
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert r.status_code == 403 and r.json()["error"] == "token_expired"
 
 
 def test_malformed_bodies_get_the_routes_errors_and_store_nothing(api: Api) -> None:
