@@ -102,8 +102,8 @@ class IngestFastPath:
 
     def _entry(self, scope: Scope, headers: dict[bytes, str]) -> Entry | None:
         """The remembered authorization for a plain request, or None (then the full path answers)."""
-        if not _json(headers.get(b"content-type")) or headers.get(b"content-encoding", "identity").strip().lower() \
-                not in ("identity", "gzip", "x-gzip"):
+        encoding = headers.get(b"content-encoding", "identity").strip().lower()
+        if not _json(headers.get(b"content-type")) or encoding not in ("identity", "gzip", "x-gzip"):
             return None
         length = headers.get(b"content-length", "")
         if not length.isdigit() or int(length) > MAX_BODY_BYTES:
