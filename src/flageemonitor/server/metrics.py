@@ -41,6 +41,11 @@ WATCH_GENERATION = Gauge(
     "The lowest change generation the workers' PostgreSQL change watches have been told of",
     multiprocess_mode="livemin",
 )
+FAST_INGEST = Counter(
+    "flageemonitor_ingest_fast_path_total",
+    "Check-ins and run reports stored and answered before the framework (also counted in the request totals)",
+    ["route"],
+)
 AUTH_FAILURES = Counter("flageemonitor_auth_failures_total", "Rejected authentications", ["reason"])
 
 

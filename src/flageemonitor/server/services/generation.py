@@ -6,11 +6,18 @@ process's own watches are told right after the commit."""
 
 from __future__ import annotations
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import Connection, event, func, select, update
 from sqlalchemy.orm import Session
 
 from flageemonitor.server import change_watch
 from flageemonitor.server.models import ServerState
+
+_CURRENT = select(ServerState.generation).where(ServerState.id == 1)
+
+
+def current(conn: Connection) -> int:
+    """The generation as this connection's transaction sees it (0 before the first change)."""
+    return int(conn.scalar(_CURRENT) or 0)
 
 
 def bump(s: Session) -> None:
