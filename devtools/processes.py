@@ -6,6 +6,8 @@ import contextlib
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 
 def stop_group(proc: subprocess.Popen[bytes] | subprocess.Popen[str], grace_s: float = 15.0) -> None:
@@ -21,3 +23,17 @@ def stop_group(proc: subprocess.Popen[bytes] | subprocess.Popen[str], grace_s: f
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
+
+
+def group_processes(pgid: int) -> Iterator[tuple[Path, list[str]]]:
+    """Each live process of the process group `pgid`: its /proc directory and the fields of its
+    `stat` after the command name (state first: utime is [11], stime [12])."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                yield entry, fields
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile

@@ -16,7 +16,9 @@ Contenders, each a child process (wall time around it; CPU and peak RSS from wai
   handshake).
 
 The BI stand-in runs as its own process and parses every batch; the table shows what it
-acknowledged. Needs root (MariaDB runs as the mysql user).
+acknowledged. The CPU seconds MariaDB and the BI stand-in spent during each contender's run (from
+/proc) show what is left of the machine's cores for the proxy. Needs root (MariaDB runs as the
+mysql user).
 """
 
 from __future__ import annotations
@@ -194,6 +196,12 @@ def measure(argv: list[str], pycache: Path) -> dict[str, Any]:
     return result
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a running process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bi_stats(bi: str, ca: str) -> dict[str, Any]:
     import httpx
 
@@ -245,6 +253,7 @@ def main() -> int:
                 ("collect_coupons, spool in memory", "2", args.rows), ("original method", "2", args.rows)]
         for name, loja, rows in plan:
             before = bi_stats(bi, ca)
+            cpu_before = cpu_s(db.proc.pid), cpu_s(bi_proc.pid)
             if name.startswith("collect_coupons"):
                 kind = "memory" if "memory" in name else "disk"
                 argv = [sys.executable, __file__, "--child", "ours", str(work / "config.json"),
@@ -255,16 +264,17 @@ def main() -> int:
             r = measure(argv, work / "pycache")
             after = bi_stats(bi, ca)
             r.update(name=name, rows=rows, acked=after["acked_rows"] - before["acked_rows"],
-                     requests=after["requests"] - before["requests"])
+                     requests=after["requests"] - before["requests"],
+                     db_cpu=cpu_s(db.proc.pid) - cpu_before[0], bi_cpu=cpu_s(bi_proc.pid) - cpu_before[1])
             results.append(r)
         print()
         print("| contender | table rows | rows acknowledged by the BI | wall s | rows/s | CPU s | peak RSS MB "
-              "| time in the spool s |")
-        print("|---|---|---|---|---|---|---|---|")
+              "| time in the spool s | MariaDB CPU s | BI stand-in CPU s |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for r in results:
             spool = f"{r['spool_s']:.1f}" if r["spool_s"] is not None else "-"
             print(f"| {r['name']} | {r['rows']:,} | {r['acked']:,} | {r['wall']:.1f} | {r['acked'] / r['wall']:,.0f} "
-                  f"| {r['cpu']:.1f} | {r['rss_mb']:.0f} | {spool} |")
+                  f"| {r['cpu']:.1f} | {r['rss_mb']:.0f} | {spool} | {r['db_cpu']:.1f} | {r['bi_cpu']:.1f} |")
         ours, memory, orig = results[1], results[2], results[3]
         rate = {id(r): r["acked"] / r["wall"] for r in results}
         print(f"\nthroughput ratio (collect_coupons / original, {args.rows:,} rows): "

@@ -4,7 +4,9 @@ One command (`uv run python benchmarks/fleet/run.py`), one table:
 
 - ingest: the real server (uvicorn, 2 workers) on a fresh database; `wrk` posts 50-host run
   reports, each with its own run id, from 100 proxies, for `--duration` seconds; then the stored
-  runs are counted (every 2xx must be stored). PostgreSQL runs with its durable defaults (fsync
+  runs are counted (every 2xx must be stored). The server's own CPU per report (its processes'
+  user + system time over the wrk run, from /proc) is given beside the rate: on a shared machine
+  it moves far less than the rate does. PostgreSQL runs with its durable defaults (fsync
   on); SQLite in WAL mode with synchronous=NORMAL, as the server configures it.
 - page: a SQLite database is filled with `--proxies` proxies (20 per network) and their scheduled
   runs, `--runs-per-day` per proxy for `--days` days (1,000 x 100 x 90 = 9 million run rows; each
@@ -38,7 +40,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # devtools/, tests/ and benchmarks/ beside src/
 from benchmarks.server.run import free_port, seed, wait_http, wrk
-from devtools.processes import stop_group
+from devtools.processes import group_processes, stop_group
 
 from flageemonitor.server import migrate
 from flageemonitor.server.core.config import Settings
@@ -112,6 +114,12 @@ def stored_runs(db_url: str) -> int:
         engine.dispose()
 
 
+def group_cpu_s(pgid: int) -> float:
+    """User + system CPU seconds of every live process in the process group `pgid` (from /proc)."""
+    ticks = sum(int(fields[11]) + int(fields[12]) for _, fields in group_processes(pgid))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def ingest(name: str, db_url: str, workdir: Path, args: argparse.Namespace) -> list[str]:
     token = seed(db_url)
     port = free_port()
@@ -122,15 +130,19 @@ def ingest(name: str, db_url: str, workdir: Path, args: argparse.Namespace) -> l
         script.write_text(LUA.format(template=report_template(args.hosts), prefix=uuid.uuid4().hex[:8],
                                      proxies=args.report_proxies))
         headers = {"X-Bot-Token": token, "Content-Type": "application/json"}
+        cpu_before = group_cpu_s(proc.pid)
         result = wrk(f"ingest {name}", f"http://127.0.0.1:{port}/api/ingest/bot/runs", headers, args.duration,
                      args.connections, args.threads, script)
+        cpu_s = group_cpu_s(proc.pid) - cpu_before
     finally:
         stop_group(proc)
     stored = stored_runs(db_url)
     ok = round(result.rps * args.duration) - result.non2xx
     verdict = "met" if result.rps >= 1000 and result.non2xx == 0 else "NOT met"
+    per_report = cpu_s * 1000 / max(1, round(result.rps * args.duration))
     return [f"ingest, {name}", f"{result.rps:,.0f} reports/s", f"{result.p50_ms:.1f}", f"{result.p99_ms:.1f}",
-            f"{result.non2xx} non-2xx; ~{ok:,} answered 2xx, {stored:,} stored", f">= 1,000/s: {verdict}"]
+            f"{result.non2xx} non-2xx; ~{ok:,} answered 2xx, {stored:,} stored; "
+            f"server CPU {per_report:.2f} ms/report (database server not counted)", f">= 1,000/s: {verdict}"]
 
 
 def fill_page_database(path: Path, args: argparse.Namespace) -> tuple[str, int]:

@@ -1,6 +1,7 @@
 """Benchmark: the control plane's `GET /api/ingest/bot/config` against nginx serving the same JSON.
 
-One command (`uv run python benchmarks/server/run.py`): seeds a SQLite database, starts the real
+One command (`uv run python benchmarks/server/run.py`): seeds a SQLite database (or, with
+`--database postgresql`, a private PostgreSQL cluster with its durable defaults), starts the real
 server (uvicorn, 2 workers) and a private nginx (own prefix and config, not the system one) on
 free loopback ports, runs `wrk` against each, prints requests/s and p99 and the ratios, and
 stops everything it started. Goals: the conditional poll answered 304 (what proxies do all day)
@@ -134,6 +135,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers and nginx workers")
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the median round per target is shown")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool):
@@ -143,8 +145,17 @@ def main() -> None:
     www = Path(tempfile.mkdtemp(prefix="flageemonitor-bench-www-"))  # only the served JSON
     os.chmod(www, 0o755)  # noqa: S103  nginx workers run unprivileged and must read config.json
     procs: list[subprocess.Popen[bytes]] = []
+    cluster = None
+    os.environ["FLAGEEMONITOR_SECRETS_KEY_FILE"] = str(work / "flageemonitor.key")  # seed and server: never in cwd
     try:
-        db_url = f"sqlite:///{work / 'bench.db'}"
+        if args.database == "postgresql":
+            from tests.fixtures.postgres import PostgresCluster
+
+            cluster = PostgresCluster()
+            cluster.start(durable=True)
+            db_url = cluster.create_database()
+        else:
+            db_url = f"sqlite:///{work / 'bench.db'}"
         token = seed(db_url)
         port = free_port()
         env = {**os.environ, "FLAGEEMONITOR_DATABASE_URL": db_url, "FLAGEEMONITOR_AUTH_FAILURE_LIMIT": "1000000"}
@@ -196,12 +207,14 @@ def main() -> None:
     finally:
         for proc in reversed(procs):
             stop_group(proc, grace_s=20)
+        if cluster is not None:
+            cluster.destroy()
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(www, ignore_errors=True)
 
     ref = {r.name: r for r in results}
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s x {args.repeat} (median), "
-          f"{args.workers} workers each, {os.cpu_count()} CPUs, body {len(first.content)} bytes, "
+          f"{args.workers} workers each, {args.database}, {os.cpu_count()} CPUs, body {len(first.content)} bytes, "
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"{'target':<18} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>9} {'non-2xx/3xx':>12} {'vs nginx req/s':>15} "
           f"{'vs nginx p99':>13}")

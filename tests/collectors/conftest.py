@@ -24,7 +24,8 @@ from tests.fixtures.mariadb import StorePair
 REDE = "MLAR"
 
 # odd strings a store database really holds: quotes, backslashes, accents, newlines, emoji, SQL
-ODD = ["Cancelado \"pelo\" operador", "O'Brien\\loja", "ação\nnova linha", "🧾 emoji", "'; DROP TABLE nfce; --", ""]
+ODD = ["Cancelado \"pelo\" operador", "O'Brien\\loja", "ação\nnova linha", "🧾 emoji", "'; DROP TABLE nfce; --", "",
+       "unit\x1fand record\x1eseparators"]
 
 
 def config_data(pair: StorePair, bi: BiStandIn | None, **extra: Any) -> dict[str, Any]:

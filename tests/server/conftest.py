@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 
 with warnings.catch_warnings():
     # starlette suggests a successor package to httpx for its test client; httpx is what we ship
@@ -27,6 +28,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     cluster = request.getfixturevalue("postgres")
     url: str = cluster.create_database()
     return url
+
+
+def _has_seen(app: FastAPI, generation: int) -> bool:
+    """The app's change watch has been told of `generation` or has none (then the full path answers)."""
+    watch = app.state.poll.watch
+    stamp = watch.stamp() if watch is not None else None
+    return stamp is None or stamp >= generation
 
 
 @dataclass
@@ -55,6 +63,7 @@ def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
     settings = Settings(database_url=normalize_database_url(db_url), auth_failure_limit=5, auth_tarpit_s=0,
                         secrets_key_file=plane.key_file, allowed_hosts=("cp.test",))
     app = create_app(settings)
+    plane.watchers.append(lambda generation: _has_seen(app, generation))
     with TestClient(app, client=("203.0.113.7", 40000), base_url="http://cp.test") as client:
         yield Api(plane=plane, client=client, settings=settings)
     app.state.engine.dispose()

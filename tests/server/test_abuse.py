@@ -18,10 +18,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
+from devtools.processes import group_processes
 
 from tests.fixtures.server import ControlPlane, ControlPlaneFactory
 
@@ -34,13 +34,8 @@ MAX_RSS_GROWTH_MB = 60
 
 def group_rss_mb(leader: int) -> float:
     total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for entry, _ in group_processes(leader):
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) != leader:  # process group id
-                continue
             for line in (entry / "status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])

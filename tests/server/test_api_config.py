@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import time
 from datetime import UTC, datetime, timedelta
 
+from flageemonitor.server.core.db import session_scope
 from flageemonitor.server.services import clients, networks, tokens
 from tests.server.conftest import Api
 
@@ -180,3 +183,28 @@ def test_new_network_for_a_client_wide_token_is_seen_after_caching(api: Api) -> 
     api.plane.set_config({}, network="LATER")
     assert api.client.get(CONFIG, headers=api.headers(wide)).status_code == 400
     assert api.client.get(CONFIG, params={"rede": "LATER"}, headers=api.headers(wide)).json()["PARAM_REDE"] == "LATER"
+
+
+def _memory_answers(api: Api) -> float:
+    text = api.client.get("/metrics").text
+    return sum(float(v) for v in re.findall(r"^flageemonitor_config_poll_memory_answers_total\{[^}]*\} (\S+)$",
+                                            text, re.MULTILINE))
+
+
+def test_a_change_committed_in_the_servers_own_process_is_seen_by_its_next_poll(api: Api) -> None:
+    """On PostgreSQL too, without waiting for the notification: the committing process tells its own
+    change watch (the admin API's case); the change here is not made through the fixture's helpers,
+    which would wait for the notification."""
+    token, token_id = api.plane.issue_token_with_id()
+    deadline = time.monotonic() + 30  # a PostgreSQL watch connects after the application starts
+    while True:
+        before = _memory_answers(api)
+        assert api.client.get(CONFIG, headers=api.headers(token)).status_code == 200
+        if _memory_answers(api) > before:
+            break
+        assert time.monotonic() < deadline, "the poll was never answered from memory"
+        time.sleep(0.05)
+    with session_scope(api.client.app.state.sessionmaker) as s:  # type: ignore[attr-defined]
+        tokens.revoke(s, token_id, "test")
+    r = api.client.get(CONFIG, headers=api.headers(token))
+    assert r.status_code == 403 and r.json()["error"] == "token_revoked"

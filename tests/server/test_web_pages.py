@@ -136,7 +136,8 @@ def test_fleet_pages_show_proxies_runs_and_endpoints_escaped_and_failures_first(
     hostile = "<script>alert(1)</script>"
     assert api.client.post(CHECKIN, json=checkin(quiet, hostname="proxy-quiet", config_version=2),
                            headers=api.headers()).status_code == 200
-    assert api.client.post(CHECKIN, json=checkin(noisy, hostname=hostile, config_version=1),
+    assert api.client.post(CHECKIN, json=checkin(noisy, hostname=hostile, config_version=1, image_version="<i>9</i>",
+                                                 last_error="spool: <img src=x onerror=alert(2)>"),
                            headers=api.headers()).status_code == 200
     good = run_report(quiet, [host("TESTNET-LOJA001-PDV201")])
     bad = run_report(noisy, [host("TESTNET-LOJA002-PDV201", "ok"),
@@ -150,6 +151,8 @@ def test_fleet_pages_show_proxies_runs_and_endpoints_escaped_and_failures_first(
 
     fleet = api.client.get("/fleet").text
     assert hostile not in fleet and "&lt;script&gt;alert(1)&lt;/script&gt;" in fleet
+    assert "<i>9" not in fleet and "&lt;i&gt;9&lt;/i&gt;" in fleet  # every text of a proxy row is escaped
+    assert "<img" not in fleet and "spool: &lt;img src=x onerror=alert(2)&gt;" in fleet
     assert fleet.index(noisy) < fleet.index(quiet)  # failures first
     assert "1 failed" in fleet and "heartbeat 30 s" in fleet
     assert "badge late" in fleet and "v2 stored" in fleet and api.plane.token not in fleet

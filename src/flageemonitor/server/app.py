@@ -16,6 +16,7 @@ from flageemonitor.server.api.admin_auth import ADMIN_SCHEME
 from flageemonitor.server.api.config_poll import ConfigPoll, ControlPlaneApp
 from flageemonitor.server.api.deps import SECURITY_SCHEMES
 from flageemonitor.server.api.errors import ApiError, api_error_handler
+from flageemonitor.server.api.ingest_fast_path import IngestFastPath
 from flageemonitor.server.api.openapi import add_components
 from flageemonitor.server.api.routes import admin, bootstrap, health, ingest, metrics, reports
 from flageemonitor.server.cache import LookupCache
@@ -39,6 +40,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     pruner = Pruner(app.state.engine, app.state.settings)
     pruner.start()
     app.state.pruner = pruner
+    app.state.poll.start()
     yield
     pruner.stop()
     writer = getattr(app.state, "writer", None)
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.box = SecretBox(settings.key_file)
     app.state.signer = Signer(settings.signing_file)
     app.state.poll = app.poll = ConfigPoll(watch_for(settings.database_url), app.state.cache)
+    app.state.ingest = app.ingest = IngestFastPath(app.state.cache, lambda: reports.writer_of(app.state))
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_middleware(MetricsMiddleware)
     if settings.trusted_proxies:

@@ -14,6 +14,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -34,6 +35,16 @@ MEMORY_ANSWERS = Counter(
     "flageemonitor_config_poll_memory_answers_total",
     "Config polls answered from memory, without database work (also counted in the request totals)",
     ["status"],
+)
+WATCH_GENERATION = Gauge(
+    "flageemonitor_change_watch_generation",
+    "The lowest change generation the workers' PostgreSQL change watches have been told of",
+    multiprocess_mode="livemin",
+)
+FAST_INGEST = Counter(
+    "flageemonitor_ingest_fast_path_total",
+    "Check-ins and run reports stored and answered before the framework (also counted in the request totals)",
+    ["route"],
 )
 AUTH_FAILURES = Counter("flageemonitor_auth_failures_total", "Rejected authentications", ["reason"])
 

@@ -31,6 +31,8 @@ def utcnow() -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """An aware UTC time (SQLite gives naive values back; every stored time is UTC)."""
+    if value.tzinfo is UTC:
+        return value
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

@@ -5,8 +5,9 @@ Per concentrator (at most `PARALLEL_STORES` at once; one down never stops the ot
 1. Take the queue's lock (`<collector>@<address>`): a second run of the same collector on the same
    store database reports "in progress" and touches nothing.
 2. A sender thread starts draining the queue (backlog of earlier runs first, in order).
-3. The reader streams the rows after the cursor (minus the look-back) with a server-side cursor,
-   skips rows already spooled (fingerprints), maps each row to the BI payload and packs batches.
+3. The reader streams the rows after the cursor (minus the look-back) with a server-side cursor
+   (the database builds each row's JSON and hands over ten minutes of rows as one string, see
+   `row_pages`), skips rows already spooled (fingerprints) and packs batches.
    Every `CHUNK_BATCHES` batches go to the spool in one transaction together with the advanced
    cursor. The reader never waits for the BI, so a slow or hanging BI cannot make the database
    connection time out, and memory stays flat whatever the table size.
@@ -21,9 +22,11 @@ the cursor alone. `--loja N` reads one store and keeps its own cursor (`<address
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +56,12 @@ from flageemonitor.proxy.spool import Spool, SpoolError, consumer_lock, spool_pa
 log = logging.getLogger("flageemonitor.collectors")
 
 CHUNK_BATCHES = 25
+# reading (see `row_pages`): rows handed to the reader at a time; the seconds of positions the
+# database groups into one result row; the longest group text (longer: the group is read row by row)
+PAGE_ROWS = 2000
+GROUP_S = 600
+GROUP_CONCAT_MAX_LEN = 8 * 1024 * 1024
+SEP = "\x1f"  # after each position and each row of a group: JSON text escapes every control character
 PARALLEL_STORES = 4
 # the daemon's background drain sends a queue's backlog between runs under this lock role, for at
 # most BACKLOG_BUDGET_S per queue, and stops after its first failure; a run waits for it to let go
@@ -158,16 +167,11 @@ def origin_of(conc: Concentrator, opts: Options) -> str:
 
 
 # ---------------------------------------------------------------- the query
-def build_query(c: BiCollector, opts: Options, cursor: Cursor, *, in_database: bool) -> tuple[str, tuple[Any, ...]]:
-    """SELECT position, then the row's JSON (`in_database`) or its raw columns, with every value
-    bound: the range, the cursor minus the look-back, or the first-run window."""
+def _where(c: BiCollector, opts: Options, cursor: Cursor) -> tuple[list[str], list[Any]]:
+    """The read's predicates and their bound values: the range, the cursor minus the look-back, or
+    the first-run window; the store filter."""
     where: list[str] = [c.condition] if c.condition else []
     params: list[Any] = []
-    if in_database:
-        expr, select_params = sql_json(c.fields, opts.rede)
-        select = [expr]
-    else:
-        select, select_params = columns(c.fields), []
     if c.position is not None:
         if opts.window is not None:
             where.append(f"{c.position} >= %s")
@@ -192,12 +196,42 @@ def build_query(c: BiCollector, opts: Options, cursor: Cursor, *, in_database: b
     elif lojas:
         where.append(f"nroloja IN ({', '.join(['%s'] * len(lojas))})")
         params.extend(lojas)
-    sql = f"SELECT {c.position or 'NULL'}, {', '.join(select)} FROM {c.table}"  # noqa: S608 - constants; values bound
-    if where:
-        sql += " WHERE " + " AND ".join(f"({w})" for w in where)
+    return where, params
+
+
+def _where_sql(where: Sequence[str]) -> str:
+    return " WHERE " + " AND ".join(f"({w})" for w in where) if where else ""
+
+
+def build_query(c: BiCollector, opts: Options, cursor: Cursor, *, in_database: bool) -> tuple[str, tuple[Any, ...]]:
+    """SELECT position, then the row's JSON (`in_database`) or its raw columns, every row in one
+    statement, with every value bound."""
+    where, params = _where(c, opts, cursor)
+    if in_database:
+        expr, select_params = sql_json(c.fields, opts.rede)
+        select = [expr]
+    else:
+        select, select_params = columns(c.fields), []
+    sql = f"SELECT {c.position or 'NULL'}, {', '.join(select)} FROM {c.table}{_where_sql(where)}"  # noqa: S608 - constants; values bound
     if c.position is not None:
         sql += f" ORDER BY {c.position}"
     return sql, tuple(select_params + params)
+
+
+def grouped_query(c: BiCollector, opts: Options, cursor: Cursor) -> tuple[str, tuple[Any, ...]]:
+    """The rows as groups, one result row per `GROUP_S` seconds of positions, in position order:
+    (rows, first position, last position, `position SEP json SEP position SEP json SEP ...`). One
+    statement streamed like a plain read; the driver fetches one value per group instead of one
+    per row (its per-row decoding was most of the proxy's work)."""
+    assert c.position is not None
+    where, params = _where(c, opts, cursor)
+    expr, select_params = sql_json(c.fields, opts.rede)
+    pos = c.position
+    group = f"TO_SECONDS({pos}) DIV {GROUP_S}"
+    sql = (f"SELECT COUNT(*), CAST(MIN({pos}) AS CHAR), CAST(MAX({pos}) AS CHAR), "  # noqa: S608 - constants; values bound
+           f"GROUP_CONCAT(CAST({pos} AS CHAR), '{SEP}', {expr}, '{SEP}' SEPARATOR '') "
+           f"FROM {c.table}{_where_sql(where)} GROUP BY {group} ORDER BY {group}")
+    return sql, (*select_params, *params)
 
 
 def fast_conversions() -> dict[Any, Any]:
@@ -219,20 +253,92 @@ def encode(batch: list[str]) -> bytes:
     return ("[" + ",".join(batch) + "]").encode("utf-8")
 
 
-def row_stream(c: BiCollector, conn: Any, opts: Options, cursor: Cursor,
-               in_database: bool | None = None) -> Iterator[tuple[str | None, str]]:
-    """(position text, row JSON) for each row to consider, in position order. `in_database`
-    defaults to what the server supports."""
-    if in_database is None:
-        in_database = supports_json(conn.get_server_info())
+Page = tuple[list[str], list[str]]  # positions ("" for a snapshot), row JSON texts; in position order
+
+
+def _chunks(rows: Iterator[tuple[str, str]], size: int = PAGE_ROWS) -> Iterator[Page]:
+    positions: list[str] = []
+    texts: list[str] = []
+    for pos, text in rows:
+        positions.append(pos)
+        texts.append(text)
+        if len(texts) >= size:
+            yield positions, texts
+            positions, texts = [], []
+    if texts:
+        yield positions, texts
+
+
+def row_pages(c: BiCollector, connect: Callable[[], Any], opts: Options, cursor: Cursor,
+              in_database: bool | None = None) -> Iterator[Page]:
+    """The rows to consider, in position order, about `PAGE_ROWS` at a time, from connections
+    `connect()` opens (and this closes). `in_database` defaults to what the server supports.
+
+    With JSON in the database and a position column, the database groups the rows (see
+    `grouped_query`): rows sharing a position are always in one group and a page holds whole
+    groups. A group whose text was cut at the session's `group_concat_max_len` (fewer separators
+    than its rows need) is read again row by row on a second connection."""
+    with contextlib.ExitStack() as stack:
+        conn = connect()
+        stack.callback(conn.close)
+        if in_database is None:
+            in_database = supports_json(conn.get_server_info())
+        if not in_database or c.position is None:
+            yield from _chunks(_single_read(c, conn, opts, cursor, in_database))
+            return
+        with conn.cursor() as cur:
+            cur.execute(f"SET SESSION group_concat_max_len = {GROUP_CONCAT_MAX_LEN}")
+        spare: list[Any] = []  # the second connection, once a group needs it
+        positions: list[str] = []
+        texts: list[str] = []
+        for count, first, last, text in mysql_stream(conn, *grouped_query(c, opts, cursor), chunk=1):
+            parts = text.split(SEP) if text is not None else []
+            if len(parts) != 2 * count + 1:  # cut by group_concat_max_len
+                if texts:
+                    yield positions, texts
+                    positions, texts = [], []
+                if not spare:
+                    spare.append(connect())
+                    stack.callback(spare[0].close)
+                yield from _chunks(_range_rows(c, spare[0], opts, cursor, first, last))
+                continue
+            group_positions, group_texts = parts[0:-1:2], parts[1:-1:2]
+            if group_positions != sorted(group_positions):  # GROUP_CONCAT keeps the order rows were read in
+                pairs = sorted(zip(group_positions, group_texts, strict=True), key=lambda pair: pair[0])
+                group_positions, group_texts = [p for p, _ in pairs], [t for _, t in pairs]
+            positions += group_positions
+            texts += group_texts
+            if len(texts) >= PAGE_ROWS:
+                yield positions, texts
+                positions, texts = [], []
+        if texts:
+            yield positions, texts
+
+
+def _single_read(c: BiCollector, conn: Any, opts: Options, cursor: Cursor,
+                 in_database: bool) -> Iterator[tuple[str, str]]:
+    """Every row in one streamed statement (snapshots, and servers without JSON_QUOTE)."""
     sql, params = build_query(c, opts, cursor, in_database=in_database)
     if in_database:
         for pos, text in mysql_stream(conn, sql, params):
-            yield (None if pos is None else str(pos)), text
+            yield ("" if pos is None else str(pos)), text
         return
     render = python_json(c.fields, opts.rede)
     for row in mysql_stream(conn, sql, params):
-        yield (None if row[0] is None else str(row[0])), render(row[1:])
+        yield ("" if row[0] is None else str(row[0])), render(row[1:])
+
+
+def _range_rows(c: BiCollector, conn: Any, opts: Options, cursor: Cursor, first: str,
+               last: str) -> Iterator[tuple[str, str]]:
+    """The rows from position `first` to `last`, streamed one by one in position order."""
+    assert c.position is not None
+    where, params = _where(c, opts, cursor)
+    where += [f"{c.position} >= %s", f"{c.position} <= %s"]
+    expr, select_params = sql_json(c.fields, opts.rede)
+    sql = (f"SELECT CAST({c.position} AS CHAR), {expr} FROM {c.table}{_where_sql(where)} "  # noqa: S608
+           f"ORDER BY {c.position}")
+    for pos, text in mysql_stream(conn, sql, (*select_params, *params, first, last)):
+        yield str(pos), text
 
 
 # ---------------------------------------------------------------- reader
@@ -258,6 +364,12 @@ class _SamePosition:
         self.fps.add(fp)
         return False
 
+    def after(self, positions: list[str], texts: list[str]) -> None:
+        """These rows, none of them a repeat, were taken without asking (the page's fast path)."""
+        last = positions[-1]
+        first = bisect_left(positions, last)
+        self.pos, self.rows, self.fps = last, texts[first:], None
+
 
 class _Reader:
     def __init__(self, c: BiCollector, config: BotConfig, spool: Spool, opts: Options, origin: str,
@@ -267,7 +379,11 @@ class _Reader:
         self.cursors = CursorStore(spool.connection)
         self.size = opts.batch_size or c.batch_size
         self.bodies: list[tuple[bytes, int]] = []
-        self.rows: list[tuple[str, str]] = []  # (position, JSON) of the rows in `bodies`
+        # the rows taken and not yet in `bodies` (fewer than a batch), then those in `bodies`
+        self.open_pos: list[str] = []
+        self.open_txt: list[str] = []
+        self.packed_pos: list[str] = []
+        self.packed_txt: list[str] = []
         self.snapshot: list[bytes] = []
         self.snapshot_set: set[bytes] = set()
 
@@ -277,46 +393,70 @@ class _Reader:
         ranged = self.opts.window is not None
         cursor = Cursor(None) if ranged else self.cursors.load(self.c.name, self.origin, self.opts.lookback_s)
         self.report.cursor = cursor.position
-        conn = mysql_connect(address, self.config, self.c.database, timeout=self.opts.db_timeout,
-                             conv=fast_conversions())
-        batch: list[str] = []
-        pending: list[tuple[str, str]] = []
+        def connect() -> Any:
+            return mysql_connect(address, self.config, self.c.database, timeout=self.opts.db_timeout,
+                                 conv=fast_conversions())
+
         seen, last = cursor.seen, cursor.position
         snapshot = self.c.position is None
         same = _SamePosition()
         try:
-            for pos, text in row_stream(self.c, conn, self.opts, cursor):
-                self.report.read += 1
+            for positions, texts in row_pages(self.c, connect, self.opts, cursor):
+                self.report.read += len(texts)
                 if snapshot:
-                    fp = fingerprint(text)
-                    if fp in self.snapshot_set:
-                        self.report.duplicates += 1
-                        continue
-                    self.snapshot.append(fp)
-                    self.snapshot_set.add(fp)
-                    if fp in seen and not ranged:
-                        self.report.duplicates += 1
-                        continue
-                elif same.repeated(pos, text) or (seen and last is not None and pos is not None and pos <= last
-                                                  and fingerprint(text) in seen):
-                    self.report.duplicates += 1
-                    continue
-                batch.append(text)
-                pending.append((pos or "", text))
-                if len(batch) >= self.size:
-                    self.bodies.append((encode(batch), len(batch)))
-                    self.rows.extend(pending)
-                    batch, pending = [], []
-                    if len(self.bodies) >= CHUNK_BATCHES and not snapshot:
-                        self.commit()
+                    self._take_snapshot(texts, ranged, seen)
+                elif ((not seen or last is None or positions[0] > last) and positions[0] != same.pos
+                      and len(set(texts)) == len(texts)):
+                    # nothing here was spooled before and no two rows are the same: take the page
+                    same.after(positions, texts)
+                    self._take(positions, texts)
+                else:
+                    keep_pos: list[str] = []
+                    keep_txt: list[str] = []
+                    for pos, text in zip(positions, texts, strict=True):
+                        if same.repeated(pos, text) or (seen and last is not None and pos <= last
+                                                        and fingerprint(text) in seen):
+                            self.report.duplicates += 1
+                            continue
+                        keep_pos.append(pos)
+                        keep_txt.append(text)
+                    self._take(keep_pos, keep_txt)
         except pymysql.MySQLError as exc:
             raise mysql_error(address, self.config, self.c.database, exc) from None
-        finally:
-            conn.close()
-        if batch:
-            self.bodies.append((encode(batch), len(batch)))
-            self.rows.extend(pending)
+        if self.open_txt:
+            self.bodies.append((encode(self.open_txt), len(self.open_txt)))
+            self.packed_pos += self.open_pos
+            self.packed_txt += self.open_txt
         self.commit(final=True)
+
+    def _take_snapshot(self, texts: list[str], ranged: bool, seen: set[bytes]) -> None:
+        keep: list[str] = []
+        for text in texts:
+            fp = fingerprint(text)
+            if fp in self.snapshot_set:
+                self.report.duplicates += 1
+                continue
+            self.snapshot.append(fp)
+            self.snapshot_set.add(fp)
+            if fp in seen and not ranged:
+                self.report.duplicates += 1
+                continue
+            keep.append(text)
+        self._take([""] * len(keep), keep)
+
+    def _take(self, positions: list[str], texts: list[str]) -> None:
+        """Pack these rows into batches; spool every `CHUNK_BATCHES` batches (one transaction)."""
+        self.open_pos += positions
+        self.open_txt += texts
+        size = self.size
+        while len(self.open_txt) >= size:
+            batch = self.open_txt[:size]
+            self.bodies.append((encode(batch), size))
+            self.packed_txt += batch
+            self.packed_pos += self.open_pos[:size]
+            del self.open_txt[:size], self.open_pos[:size]
+            if len(self.bodies) >= CHUNK_BATCHES and self.c.position is not None:
+                self.commit()
 
     def commit(self, final: bool = False) -> None:
         """Spool the packed batches and advance the cursor, in one transaction."""
@@ -328,14 +468,15 @@ class _Reader:
             self.spool.put(self.queue, self.bodies, db=db)
             if not ranged and snapshot:
                 self.cursors.save_snapshot(db, self.c.name, self.origin, self.snapshot)
-            elif not ranged and self.rows:
-                position = self.rows[-1][0]
-                cutoff = shift(position, -self.opts.lookback_s)
-                fps = [(fingerprint(text), pos) for pos, text in self.rows if pos >= cutoff]
+            elif not ranged and self.packed_pos:
+                position = self.packed_pos[-1]
+                start = bisect_left(self.packed_pos, shift(position, -self.opts.lookback_s))
+                fps = [(fingerprint(text), pos)
+                       for pos, text in zip(self.packed_pos[start:], self.packed_txt[start:], strict=True)]
                 self.cursors.save(db, self.c.name, self.origin, position, fps, self.opts.lookback_s)
                 self.report.cursor = position
         self.report.spooled_now += sum(n for _, n in self.bodies)
-        self.bodies, self.rows = [], []
+        self.bodies, self.packed_pos, self.packed_txt = [], [], []
         self.wake.set()
 
 

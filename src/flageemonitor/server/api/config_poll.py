@@ -14,7 +14,7 @@ key is answered by `ControlPlaneApp` before any middleware or routing, only whil
   takes the full path, which writes it).
 
 Everything else — an unknown or malformed token (counted against the address's failure budget),
-a missing token, a query other than `?rede=`, a database without an exact watch (PostgreSQL) —
+a missing token, a query other than `?rede=`, a watch without a stamp (see `server.change_watch`) —
 takes the full path, so status codes, rate limiting and token bookkeeping are the route's own.
 The answer carries the very headers the route sends (`config_headers`), built once per stored
 version.
@@ -27,13 +27,15 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from flageemonitor.core.signing import HEADER as SIGNATURE_HEADER
 from flageemonitor.server.api.deps import Authorized, presented_rede, presented_token
+from flageemonitor.server.api.ingest_fast_path import IngestFastPath
+from flageemonitor.server.api.ingest_fast_path import answers as ingest_answers
+from flageemonitor.server.api.raw_request import first_headers, rede_only
 from flageemonitor.server.cache import ConfigView, LookupCache
 from flageemonitor.server.change_watch import ChangeWatch
 from flageemonitor.server.core import security
@@ -43,6 +45,7 @@ CONFIG_PATH = "/api/ingest/bot/config"
 STAMP_KEY = "flageemonitor.poll_stamp"  # scope key: the stamp read before the full path ran
 MAX_ENTRIES = 20_000
 Headers = list[tuple[bytes, bytes]]
+_POLL_HEADERS = (b"x-bot-token", b"authorization", b"if-none-match")
 
 
 def matches(if_none_match: str | None, etag: str) -> bool:
@@ -116,22 +119,11 @@ class ConfigPoll:
         if stamp is None:
             return None
         scope[STAMP_KEY] = stamp
-        x_bot_token = authorization = if_none_match = None
-        for name, value in scope["headers"]:
-            if name == b"x-bot-token":
-                x_bot_token = x_bot_token if x_bot_token is not None else value.decode("latin-1")
-            elif name == b"authorization":
-                authorization = authorization if authorization is not None else value.decode("latin-1")
-            elif name == b"if-none-match":
-                if_none_match = if_none_match if if_none_match is not None else value.decode("latin-1")
-        rede = None
-        query = scope.get("query_string", b"")
-        if query:
-            pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-            if any(name != "rede" for name, _ in pairs):
-                return None
-            rede = pairs[-1][1] if pairs else None
-        key = _key(x_bot_token, authorization, rede)
+        headers = first_headers(scope, _POLL_HEADERS)
+        plain, rede = rede_only(scope)
+        if not plain:
+            return None
+        key = _key(headers.get(b"x-bot-token"), headers.get(b"authorization"), rede)
         entry = self._entries.get(key) if key is not None else None
         if entry is None or entry.stamp != stamp:
             return None
@@ -140,7 +132,7 @@ class ConfigPoll:
         if self._cache.touch_pending(entry.token_id):
             return None
         rendered = entry.rendered
-        if matches(if_none_match, rendered.view.etag):
+        if matches(headers.get(b"if-none-match"), rendered.view.etag):
             return 304, rendered.not_modified, b""
         return 200, rendered.ok, rendered.view.body
 
@@ -171,20 +163,32 @@ class ConfigPoll:
                 MEMORY_ANSWERS.labels(str(status)))
         return bound
 
+    def start(self) -> None:
+        if self.watch is not None:
+            self.watch.start()
+
     def close(self) -> None:
         if self.watch is not None:
             self.watch.close()
 
 
 class ControlPlaneApp(FastAPI):
-    """The FastAPI application with the config poll's fast path in front of its middleware stack.
+    """The FastAPI application with the config poll's and the ingest's fast paths in front of its
+    middleware stack (see `api.ingest_fast_path` for the latter).
 
     A fast answer is counted in the same request metrics, under the route's own label.
     """
 
     poll: ConfigPoll | None = None
+    ingest: IngestFastPath | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ingest = self.ingest
+        if ingest is not None and scope["type"] == "http" and ingest_answers(scope["path"], scope["method"]):
+            forward = await ingest.handle(scope, receive, send)
+            if forward is None:
+                return
+            receive = forward
         poll = self.poll
         if poll is not None and scope["type"] == "http" and scope["path"] == CONFIG_PATH and scope["method"] == "GET":
             start = time.perf_counter()

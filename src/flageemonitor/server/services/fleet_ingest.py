@@ -20,7 +20,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
-from sqlalchemy import Connection, Table, bindparam, select, tuple_
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from flageemonitor.core.fleet_contract import CheckIn, HostOutcome, RunReportBody
@@ -46,6 +46,7 @@ class Received:
     received_at: datetime
     suspect: bool = True  # False when the raw body held nothing that looks like a secret (looks_secret)
     raw: bytes = b""  # the decoded JSON body, kept as the run's document when nothing in it needs redacting
+    generation: int | None = None  # set: store only while the change generation is this one (see ingest_writer)
 
 
 def looks_secret(raw: bytes) -> bool:
@@ -69,16 +70,15 @@ def _statements(dialect: str) -> dict[str, Any]:
     checkin = _insert(dialect, _PROXIES)
     touch = _insert(dialect, _PROXIES)
     last = _insert(dialect, _LAST)
-    proxy_key = tuple_(_PROXIES.c.network_id, _PROXIES.c.proxy_uid)
-    run_key = tuple_(_RUNS.c.network_id, _RUNS.c.run_uid)
+    runs = _insert(dialect, _RUNS)
     return {
         "checkin": checkin.on_conflict_do_update(index_elements=["network_id", "proxy_uid"],
                                                  set_={c: checkin.excluded[c] for c in _CHECKIN_COLUMNS}),
         "touch": touch.on_conflict_do_update(index_elements=["network_id", "proxy_uid"],
-                                             set_={"last_seen": touch.excluded.last_seen}),
-        "proxy_ids": select(_PROXIES.c.id, _PROXIES.c.network_id, _PROXIES.c.proxy_uid)
-        .where(proxy_key.in_(bindparam("keys", expanding=True))),
-        "known_runs": select(_RUNS.c.network_id, _RUNS.c.run_uid).where(run_key.in_(bindparam("keys", expanding=True))),
+                                             set_={"last_seen": touch.excluded.last_seen})
+        .returning(_PROXIES.c.id, _PROXIES.c.network_id, _PROXIES.c.proxy_uid),
+        "runs": runs.on_conflict_do_nothing(index_elements=["network_id", "run_uid"])
+        .returning(_RUNS.c.network_id, _RUNS.c.run_uid),
         "last": last.on_conflict_do_update(index_elements=["proxy_id", "canonical"],
                                            set_={c: last.excluded[c] for c in _LAST_COLUMNS},
                                            where=last.excluded.finished_at >= _LAST.c.finished_at),
@@ -140,73 +140,72 @@ def _proxy_ids(conn: Connection, items: Iterable[Received]) -> dict[tuple[int, s
         seen[key] = max(seen.get(key, item.received_at), item.received_at)
     rows = [{"network_id": n, "proxy_uid": p, "first_seen": as_utc(t), "last_seen": as_utc(t)}
             for (n, p), t in sorted(seen.items())]
-    statements = _statements(conn.dialect.name)
-    conn.execute(statements["touch"], rows)
-    found = conn.execute(statements["proxy_ids"], {"keys": list(seen)})
+    found = conn.execute(_statements(conn.dialect.name)["touch"], rows)  # one multi-row upsert, ids returned
     return {(n, p): i for i, n, p in found}
 
 
+def _run_row(item: Received, proxy_id: int) -> tuple[dict[str, Any], list[HostOutcome]]:
+    """The report's `runs` row and its hosts as stored (redacted when something looked secret)."""
+    body: RunReportBody = item.body
+    hosts = body.hosts
+    if item.suspect or not item.raw:
+        hosts = [h.model_copy(update={"detail": _scrub(h.detail) or ""}) if _SUSPECT.search(h.detail) else h
+                 for h in hosts]
+        document = encode_hosts(hosts)
+    else:  # nothing to redact: the report as received is the run's document (no second serialisation)
+        document = zlib.compress(item.raw, 1)
+    row = {
+        "network_id": item.network_id, "proxy_id": proxy_id, "run_uid": body.run_id,
+        "requested": body.action.requested, "canonical": body.action.canonical,
+        "provider": body.action.provider, "action_version": body.action.version, "trigger": body.trigger,
+        "dry_run": body.dry_run, "started_at": as_utc(body.started_at), "finished_at": as_utc(body.finished_at),
+        "received_at": as_utc(item.received_at), **body.summary.model_dump(),
+        "local_ok": body.local.ok if body.local else None,
+        "local_detail": _scrub(body.local.detail) if body.local else None,
+        "error": _scrub(body.error), "hosts_z": document,
+    }
+    return row, hosts
+
+
 def store_runs(conn: Connection, items: Sequence[Received]) -> list[bool]:
-    """Store the reports; returns, per item, whether it was a duplicate (already stored)."""
+    """Store the reports; returns, per item, whether it was a duplicate (already stored).
+
+    The run rows go in first, skipping run ids already stored (`ON CONFLICT DO NOTHING`, the ids
+    of the rows written returned); only the reports written move the latest-state tables.
+    """
     keys = [(item.network_id, item.body.run_id) for item in items]
-    known = conn.execute(_statements(conn.dialect.name)["known_runs"], {"keys": keys}) if keys else ()
-    existing: set[tuple[int, str]] = {(n, u) for n, u in known}
-    duplicates: list[bool] = []
-    fresh: list[Received] = []
-    for key, item in zip(keys, items, strict=True):
-        duplicates.append(key in existing)
-        if key not in existing:
-            existing.add(key)
-            fresh.append(item)
-    if not fresh:
-        return duplicates
-    proxies = _proxy_ids(conn, fresh)
-    run_rows: list[dict[str, Any]] = []
+    first: dict[tuple[int, str], int] = {}
+    for index, key in enumerate(keys):  # one run id twice in a batch: the first one is stored
+        first.setdefault(key, index)
+    candidates = [items[i] for i in sorted(first.values())]
+    if not candidates:
+        return []
+    proxies = _proxy_ids(conn, candidates)
+    built = [_run_row(item, proxies[(item.network_id, item.body.proxy_id)]) for item in candidates]
+    written = {(n, u) for n, u in conn.execute(_statements(conn.dialect.name)["runs"], [row for row, _ in built])}
+    duplicates = [first[key] != index or key not in written for index, key in enumerate(keys)]
     last: dict[tuple[int, str], dict[str, Any]] = {}
     endpoints: dict[tuple[int, str, str], tuple[Any, ...]] = {}
-    for item in fresh:
-        body: RunReportBody = item.body
-        proxy_id = proxies[(item.network_id, body.proxy_id)]
-        hosts = body.hosts
-        if item.suspect or not item.raw:
-            hosts = [h.model_copy(update={"detail": _scrub(h.detail) or ""}) if _SUSPECT.search(h.detail) else h
-                     for h in hosts]
-            document = encode_hosts(hosts)
-        else:  # nothing to redact: the report as received is the run's document (no second serialisation)
-            document = zlib.compress(item.raw, 1)
-        finished = as_utc(body.finished_at)
-        started = as_utc(body.started_at)
-        counts = body.summary.model_dump()
-        run_rows.append({
-            "network_id": item.network_id, "proxy_id": proxy_id, "run_uid": body.run_id,
-            "requested": body.action.requested, "canonical": body.action.canonical,
-            "provider": body.action.provider, "action_version": body.action.version, "trigger": body.trigger,
-            "dry_run": body.dry_run, "started_at": started, "finished_at": finished,
-            "received_at": as_utc(item.received_at), **counts,
-            "local_ok": body.local.ok if body.local else None,
-            "local_detail": _scrub(body.local.detail) if body.local else None,
-            "error": _scrub(body.error), "hosts_z": document,
-        })
-        if body.dry_run:
-            continue  # planned changes are not the endpoint's state
-        if body.trigger == "schedule":
-            key = (proxy_id, body.action.canonical)
+    for row, hosts in built:
+        if (row["network_id"], row["run_uid"]) not in written or row["dry_run"]:
+            continue  # a resend; or planned changes, which are not the endpoint's state
+        finished, canonical, proxy_id = row["finished_at"], row["canonical"], row["proxy_id"]
+        if row["trigger"] == "schedule":
+            key = (proxy_id, canonical)
             if key not in last or last[key]["finished_at"] <= finished:
-                failures = counts["failed"] + counts["unreachable"] + counts["auth_failed"] + counts["timeout"]
+                failures = row["failed"] + row["unreachable"] + row["auth_failed"] + row["timeout"]
                 last[key] = {
-                    "proxy_id": proxy_id, "canonical": body.action.canonical, "requested": body.action.requested,
-                    "run_uid": body.run_id, "started_at": started, "finished_at": finished,
-                    "total": counts["total"], "ok": counts["ok"], "changed": counts["changed"],
-                    "failures": failures + int(body.local is not None and not body.local.ok),
-                    "error": _scrub(body.error),
+                    "proxy_id": proxy_id, "canonical": canonical, "requested": row["requested"],
+                    "run_uid": row["run_uid"], "started_at": row["started_at"], "finished_at": finished,
+                    "total": row["total"], "ok": row["ok"], "changed": row["changed"],
+                    "failures": failures + int(row["local_ok"] is False), "error": row["error"],
                 }
         for host in hosts:
-            ekey = (item.network_id, host.host, body.action.canonical)
+            ekey = (row["network_id"], host.host, canonical)
             if ekey in endpoints and endpoints[ekey][10] > finished:
                 continue
-            endpoints[ekey] = (item.network_id, host.host, body.action.canonical, _store_of(host.host), host.ip,
-                               host.status, host.changed, host.detail, host.duration_s, body.run_id, finished)
-    conn.execute(_RUNS.insert(), run_rows)
+            endpoints[ekey] = (row["network_id"], host.host, canonical, _store_of(host.host), host.ip,
+                               host.status, host.changed, host.detail, host.duration_s, row["run_uid"], finished)
     if last:
         conn.execute(_statements(conn.dialect.name)["last"], [last[k] for k in sorted(last)])
     _upsert_endpoints(conn, [endpoints[k] for k in sorted(endpoints)])

@@ -27,6 +27,7 @@ from flageemonitor.core.fleet_contract import (
 from flageemonitor.server.api import body
 from flageemonitor.server.api.deps import Authorized, authorize, openapi_auth, read_credentials, run_db
 from flageemonitor.server.api.errors import AUTH_RESPONSES, ApiError, ErrorBody
+from flageemonitor.server.api.ingest_fast_path import IngestFastPath
 from flageemonitor.server.api.openapi import json_body
 from flageemonitor.server.cache import LookupCache
 from flageemonitor.server.ingest_writer import BatchWriter, StoreFailed
@@ -46,8 +47,8 @@ BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def writer_of(request: Request) -> BatchWriter:
-    state = request.app.state
+def writer_of(state: Any) -> BatchWriter:
+    """The worker's batch writer (made on first use), kept in the app's `state`."""
     writer: BatchWriter | None = getattr(state, "writer", None)
     if writer is None:
         writer = state.writer = BatchWriter(state.engine)
@@ -55,7 +56,11 @@ def writer_of(request: Request) -> BatchWriter:
 
 
 async def _receive(request: Request, model: type[BaseModel], extra: Any = None) -> tuple[Authorized, Received, Any]:
-    """Authorize and validate in one worker-thread call; `extra(session, auth)` runs there too."""
+    """Authorize and validate in one worker-thread call; `extra(session, auth)` runs there too.
+
+    A valid body's authorization (with `extra`'s value, the heartbeat interval of a check-in) is
+    remembered for the fast path (see `api.ingest_fast_path`).
+    """
     raw = await body.read_limited(request, MAX_BODY_BYTES)
     state = request.app.state
     creds = read_credentials(request)
@@ -69,12 +74,16 @@ async def _receive(request: Request, model: type[BaseModel], extra: Any = None) 
             received = Received(auth.network.id, parsed, datetime.now(UTC), looks_secret(decoded), decoded)
             return auth, received, extra(session, auth) if extra else None
 
-    return await run_db(request, work)
+    auth, received, value = await run_db(request, work)
+    fast: IngestFastPath | None = getattr(state, "ingest", None)
+    if fast is not None:
+        fast.remember(creds, auth, value)
+    return auth, received, value
 
 
 async def _store(request: Request, received: Received) -> Any:
     try:
-        return await asyncio.wrap_future(writer_of(request).submit(received))
+        return await asyncio.wrap_future(writer_of(request.app.state).submit(received))
     except StoreFailed as exc:
         raise ApiError(503, "store_failed", str(exc), {"Retry-After": "30"}) from None
 
