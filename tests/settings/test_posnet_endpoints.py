@@ -20,12 +20,20 @@ from tests.settings.conftest import PERSONAS, SettingsCli, Target, hostile_marke
 
 pytestmark = [pytest.mark.slow, pytest.mark.settings]
 
-BACKUP = re.compile(r"(kwnfce|CliSiTef)-bkp-\d{8}-\d{6}(-\d+)?\.(conf|ini)")
+BACKUP = re.compile(r"(kwnfce|CliSiTef)-bkp-(\d{8}-\d{6})(?:-(\d+))?\.(conf|ini)")
+
+
+def _taken(path: Path) -> tuple[str, int]:
+    """When a backup was taken: its stamp, then its number within that second (none: 1)."""
+    m = BACKUP.fullmatch(path.name)
+    assert m is not None
+    return m.group(2), int(m.group(3) or 1)
 
 
 def backups(target: Target, stem: str) -> list[Path]:
+    """The dated backups, oldest first (`-bkp-<stamp>-2.ini` was taken after `-bkp-<stamp>.ini`)."""
     posnet = target.root / "posnet"
-    return sorted(p for p in posnet.iterdir() if BACKUP.fullmatch(p.name) and p.name.startswith(stem))
+    return sorted((p for p in posnet.iterdir() if BACKUP.fullmatch(p.name) and p.name.startswith(stem)), key=_taken)
 
 
 def owned_by_root_0644(path: Path) -> bool:
