@@ -173,3 +173,23 @@ def test_tokens_without_report_write_or_for_another_network_are_refused(api: Api
 def test_old_spelling_of_the_scope_is_accepted_when_issuing(api: Api) -> None:
     token = api.plane.issue_token(scopes=["reports:write"])
     assert api.client.post(CHECKIN, json=checkin(), headers=api.headers(token)).status_code == 200
+
+
+def test_times_utc_cannot_hold_are_kept_at_its_edge_and_blank_names_refused(api: Api) -> None:
+    """Every schema-valid time is accepted (the published schema allows year 1 at +05:04); a name
+    that is only white space is refused the same way the schema refuses it."""
+    proxy = str(uuid.uuid4())
+    r = api.client.post(CHECKIN, json=checkin(proxy, started_at="0001-01-01T01:01:00+05:04",
+                                              sent_at="9999-12-31T23:00:00-05:00"), headers=api.headers())
+    assert r.status_code == 200, r.text
+    with api.plane.session() as s:
+        row = s.scalars(select(Proxy)).one()
+        assert as_utc(row.started_at) == datetime.min.replace(tzinfo=UTC)
+        assert as_utc(row.sent_at) == datetime.max.replace(tzinfo=UTC)
+    early = run_report(proxy, [host("TESTNET-LOJA001-PDV201")])
+    early.update(started_at="0001-01-01T00:00:00+01:00", finished_at="0001-01-01T00:30:00+01:00")
+    assert api.client.post(RUNS, json=early, headers=api.headers()).status_code == 201
+    for blank in (" ", "\u0085", "\u3000 "):
+        r = api.client.post(RUNS, json=run_report(proxy, [host(blank)]), headers=api.headers())
+        assert r.status_code == 422 and r.json()["message"].startswith("hosts.0.host:"), repr(blank)
+    assert _count(api, Run) == 1

@@ -96,6 +96,12 @@ def seeded(zabbix_server: ZabbixServer) -> Seed:
         else:
             seed.ok_triggerid = tid
         zabbix_server.send_until_processed(host, PROBLEM_KEY, value)
-    wait_for("the seeded trigger to enter PROBLEM", lambda: api.trigger.get(
-        triggerids=[seed.problem_triggerid], filter={"value": 1}, output=["triggerid"]))
+
+    # a value processed before the server's config cache held the new trigger leaves the trigger
+    # unevaluated until the next value: send the problem again until the trigger has seen one
+    def in_problem() -> Any:
+        zabbix_server.send_until_processed("MLAR-LOJA001-PDV202", PROBLEM_KEY, "1")
+        return api.trigger.get(triggerids=[seed.problem_triggerid], filter={"value": 1}, output=["triggerid"])
+
+    wait_for("the seeded trigger to enter PROBLEM", in_problem)
     return seed

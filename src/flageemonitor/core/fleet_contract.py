@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 MAX_BODY_BYTES = 1024 * 1024  # on the wire (after Content-Encoding)
 MAX_DECODED_BYTES = 8 * 1024 * 1024  # a gzip body, once decompressed
@@ -27,9 +27,27 @@ FAILURE_STATUSES = frozenset({"failed", "unreachable", "auth_failed", "timeout"}
 
 Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
                                          pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Stripped names must keep a character: the pattern (unanchored, as JSON Schema reads it) asks
+# for one that is not white space to Rust's trim nor to JSON Schema's \s, so the published
+# schema refuses exactly the blank values the server would.
+_VISIBLE = r"[^\s\x85]"
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_VISIBLE)]
+HostName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=_VISIBLE)]
 Status = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,31}$")]
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+def _utc(value: datetime) -> datetime:
+    """An aware UTC time: a naive one is read as UTC; one UTC cannot hold becomes the nearest it can."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if value.year == datetime.min.year else datetime.max).replace(tzinfo=UTC)
+
+
+Stamp = Annotated[datetime, AfterValidator(_utc)]
 
 
 def _one_line(value: str | None) -> str | None:
@@ -48,11 +66,11 @@ class CheckIn(_Body):
     image_version: Annotated[str, StringConstraints(max_length=64)] | None = None
     image_digest: Annotated[str, StringConstraints(max_length=100)] | None = None
     config_version: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
-    started_at: datetime | None = None
+    started_at: Stamp | None = None
     uptime_s: Annotated[float, Field(ge=0, le=10**10)] | None = None
     spool_depth: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
     last_error: Annotated[str, StringConstraints(max_length=MAX_LINE)] | None = None
-    sent_at: datetime | None = None
+    sent_at: Stamp | None = None
 
     _line = field_validator("last_error")(_one_line)
 
@@ -83,7 +101,7 @@ class Summary(_Body):
 
 
 class HostOutcome(_Body):
-    host: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    host: HostName
     ip: Annotated[str, StringConstraints(max_length=64)] | None = None
     status: Status
     changed: bool = False
@@ -106,19 +124,14 @@ class RunReportBody(_Body):
     action: ActionRef
     trigger: Literal["schedule", "manual"]
     dry_run: bool = False
-    started_at: datetime
-    finished_at: datetime
+    started_at: Stamp
+    finished_at: Stamp
     summary: Summary
     hosts: Annotated[list[HostOutcome], Field(max_length=MAX_HOSTS)] = Field(default_factory=list)
     local: LocalOutcome | None = None
     error: Annotated[str, StringConstraints(max_length=MAX_LINE)] | None = None
 
     _line = field_validator("error")(_one_line)
-
-    @field_validator("started_at", "finished_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class RunStored(BaseModel):
