@@ -40,7 +40,7 @@ from flageemonitor.proxy.changes import (
     unified_diff,
 )
 from flageemonitor.proxy.changes.probe import MAX_CONTENT, parse_probe_output
-from flageemonitor.proxy.changes.verify import listening_ports
+from flageemonitor.proxy.changes.verify import listeners_command, listening_ports
 from tests.fixtures.local_shell import LocalShell
 
 
@@ -262,6 +262,47 @@ def test_process_and_port_verification_reads_proc(shell: LocalShell, tmp_path: P
     assert not parse_process(asyncio.run(shell.run(process_probe(str(dead)))).stdout).alive
     proc = subprocess.run(["cat", "/proc/net/tcp"], capture_output=True, text=True, check=True)
     assert all(isinstance(p, int) for p in listening_ports(proc.stdout))
+
+
+def _listening_lines(port: int | None = None) -> set[str]:
+    """The LISTEN lines of both whole tables (on `port`), read as they are."""
+    lines: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[3] == "0A" and (port is None or cols[1].endswith(f":{port:04X}")):
+                lines.add(line)
+    return lines
+
+
+@pytest.mark.parametrize("awk", [["gawk"], ["mawk"], ["busybox", "awk"]])
+def test_listeners_are_read_up_to_the_end_of_the_listening_section_by_every_awk(awk: list[str]) -> None:
+    """Listeners on IPv4 and IPv6 are found whatever follows them in the tables (connections
+    established and closing); the table is read no further than its listening section."""
+    with socket.socket() as v4, socket.socket(socket.AF_INET6) as v6, socket.socket() as client:
+        v4.bind(("127.0.0.1", 0))
+        v4.listen()
+        v6.bind(("::1", 0))
+        v6.listen()
+        client.connect(v4.getsockname())
+        accepted, _ = v4.accept()
+        with accepted:
+            for port in (v4.getsockname()[1], v6.getsockname()[1], None):
+                command = listeners_command(port).replace("awk", " ".join(awk), 1)
+                out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
+                assert set(out.splitlines()) == _listening_lines(port), (awk, port)
+                found = listening_ports(out)
+                assert port is None or set(found) == {port}
+    # the command stops at the first socket past the listening section: a listening line of
+    # the same table placed after an established one is never read
+    fake = "  sl  local_address rem_address   st\n" \
+        "   0: 0100007F:0016 00000000:0000 0A 0 0 0 0 0 0 0 11\n" \
+        "   1: 0100007F:1F90 0100007F:C350 03 0 0 0 0 0 0 0 12\n" \
+        "   2: 0100007F:C350 0100007F:1F90 01 0 0 0 0 0 0 0 13\n" \
+        "   3: 0100007F:0050 00000000:0000 0A 0 0 0 0 0 0 0 14\n"
+    command = listeners_command().replace("awk", " ".join(awk), 1).replace("/proc/net/tcp 2>", "- 2>")
+    out = subprocess.run(["sh", "-c", command], input=fake, capture_output=True, text=True, check=True).stdout
+    assert [line.split()[1] for line in out.splitlines() if line.split()[1].startswith("0100007F")] == ["0100007F:0016"]
 
 
 def test_unified_diff_is_bounded() -> None:

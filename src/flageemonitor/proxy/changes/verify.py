@@ -21,14 +21,32 @@ _MARK = "@@proc:"
 LISTEN = "0A"
 
 
+# The kernel lists a TCP table's listening sockets first (in kernels before 4.4 with their
+# half-open requests, SYN_RECV "03", among them) and every other socket after them. Reading on
+# costs the kernel a walk of the whole connection table, a cost that grows with the host's
+# connections and is paid on every probe; one awk reads each table up to the first socket that
+# is neither, and prints the listening lines (on `want`, a ":PORT" in the kernel's hex).
+_LISTENERS_AWK = (
+    'function take(line, f) { split(line, f, " "); if (f[4] != "0A" && f[4] != "03") return 0; '
+    'if (f[4] == "0A" && (want == "" || substr(f[2], length(f[2]) - length(want) + 1) == want)) print line; '
+    "return 1 } "
+    "FNR == 1 { next } "
+    "!take($0) { exit } "
+    'END { n = 0; while ((getline line < "/proc/net/tcp6") > 0) { if (n++ > 0 && !take(line)) break } }'
+)
+
+
+def listeners_command(port: int | None = None) -> str:
+    """Read-only shell: the LISTEN lines of /proc/net/tcp and tcp6 (only those on `port` when
+    given), reading each table no further than its listening section."""
+    want = "" if port is None else f":{int(port):04X}"
+    return f"awk -v want={shlex.quote(want)} {shlex.quote(_LISTENERS_AWK)} /proc/net/tcp 2>/dev/null"
+
+
 def process_probe(pidfile: str, port: int | None = None) -> str:
     """Read-only shell: the PID in `pidfile`, its command line, its socket inodes and the
-    kernel's TCP tables (with `port`, only the lines naming that port: a host with many sockets
-    sends little)."""
+    listening sockets of the kernel's TCP tables (with `port`, only those on that port)."""
     q = shlex.quote(pidfile)
-    tables = "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null"
-    if port is not None:
-        tables = f"grep -ih ':{int(port):04X} ' /proc/net/tcp /proc/net/tcp6 2>/dev/null"
     # `read` is the shell's own: every process saved here is saved on every endpoint of a run
     return (
         f"p=; if [ -r {q} ]; then read -r p < {q}; fi; case \"$p\" in ''|*[!0-9]*) p= ;; esac; "
@@ -36,7 +54,7 @@ def process_probe(pidfile: str, port: int | None = None) -> str:
         f"echo '{_MARK}cmdline'; if [ -n \"$p\" ] && [ -r /proc/$p/cmdline ]; then "
         "tr '\\000' ' ' < /proc/$p/cmdline; echo; fi; "
         f"echo '{_MARK}fds'; if [ -n \"$p\" ]; then ls -l /proc/$p/fd 2>/dev/null; fi; "
-        f"echo '{_MARK}tcp'; {tables}; true"
+        f"echo '{_MARK}tcp'; {listeners_command(port)}; true"
     )
 
 
