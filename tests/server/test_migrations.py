@@ -39,7 +39,7 @@ def test_upgrade_from_the_first_schema_keeps_data_and_starts_the_change_generati
         migrate.upgrade(engine)
         with session_scope(make_sessionmaker(engine)) as s:
             assert [c.name for c in clients.all_clients(s)] == ["old"]
-            assert auth_limits.request_state(s, "192.0.2.1", 0.0, 60) == (0, 1)
+            assert auth_limits.request_state(s, "192.0.2.1", 0.0, 60) == (auth_limits.Failures(0, 0), 1)
             networks.add(s, "old", "OLD1", "test")
         with session_scope(make_sessionmaker(engine)) as s:
             assert auth_limits.request_state(s, "192.0.2.1", 0.0, 60)[1] == 2  # every change bumps it

@@ -58,8 +58,9 @@ def admin_call(request: Request, work: Callable[[Session, str], T]) -> Any:
     def call() -> T:
         clock = time.time()
         with state.sessionmaker() as s:
-            if auth_limits.failures(s, address, clock, settings.auth_failure_window) >= settings.auth_failure_limit:
-                retry = auth_limits.retry_after(clock, settings.auth_failure_window)
+            failed = auth_limits.failures(s, address, clock, settings.auth_failure_window)
+            if failed.limited(settings.auth_failure_limit, clock, settings.auth_failure_window):
+                retry = failed.retry_after(settings.auth_failure_limit, clock, settings.auth_failure_window)
                 raise _refuse(429, "rate_limited", f"too many failed authentications; retry in {retry} s",
                               {"Retry-After": str(retry)})
             if token is None:

@@ -98,7 +98,7 @@ def _reject(status: int, reason: str, message: str, headers: dict[str, str] | No
 
 
 def _unknown_token(
-    session: Session, settings: Settings, address: str, now: float, failures: int
+    session: Session, settings: Settings, address: str, now: float, failures: auth_limits.Failures
 ) -> ApiError:
     """401, or 429 once this address has failed `auth_failure_limit` times in the window.
 
@@ -106,8 +106,8 @@ def _unknown_token(
     comes after `auth_tarpit_s` (see `run_authorized`), so guesses from one address are slowed.
     """
     window = settings.auth_failure_window
-    if failures >= settings.auth_failure_limit:
-        retry = auth_limits.retry_after(now, window)
+    if failures.limited(settings.auth_failure_limit, now, window):
+        retry = failures.retry_after(settings.auth_failure_limit, now, window)
         return _reject(
             429,
             "rate_limited",

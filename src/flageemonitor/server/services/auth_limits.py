@@ -1,7 +1,16 @@
-"""Failed-authentication counters per address and fixed time window, shared by every worker
-through the database."""
+"""Failed-authentication counters per address, shared by every worker through the database.
+
+Counted per fixed window of `window` seconds and read as a sliding window: the failures of the
+last `window` seconds are estimated as all of this window's plus the previous window's weighted
+by the part of it still inside. A burst across a window's edge therefore meets the same limit as
+one inside a window (fixed windows alone would reset at the edge and allow twice the limit). An
+address is limited while the estimate rounds to the limit or more; nothing is counted while it is.
+"""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -11,6 +20,7 @@ from flageemonitor.server.models import AuthFailure
 
 _REQUEST_STATE = text(
     "SELECT (SELECT count FROM auth_failures WHERE address = :address AND bucket = :bucket),"
+    " (SELECT count FROM auth_failures WHERE address = :address AND bucket = :bucket - 1),"
     " (SELECT generation FROM server_state WHERE id = 1)"
 )
 
@@ -19,21 +29,54 @@ def _bucket(now: float, window: int) -> int:
     return int(now // window)
 
 
-def request_state(db: Connection | Session, address: str, now: float, window: int) -> tuple[int, int]:
-    """(failed authentications of `address` in this window, change generation) in one round trip.
+@dataclass(frozen=True)
+class Failures:
+    """One address's failed authentications in the current window and the one before it."""
+
+    current: int = 0
+    previous: int = 0
+
+    def estimate(self, now: float, window: int) -> float:
+        """Failures in the last `window` seconds (see the module's rule)."""
+        return self.current + self.previous * (1 - (now % window) / window)
+
+    def limited(self, limit: int, now: float, window: int) -> bool:
+        return self.estimate(now, window) > limit - 0.5
+
+    def retry_after(self, limit: int, now: float, window: int) -> int:
+        """Whole seconds until the estimate falls below the limit, with no further failures
+        (an address over the limit is not counted further); at least 1."""
+        start = now - now % window
+        room = limit - 0.5
+        at: float | None = None
+        if self.current < room:  # the previous window's share fades out within this one
+            fraction = 1 - (room - self.current) / self.previous if self.previous else 0.0
+            at = start + window * fraction if fraction < 1 else None
+        if at is None:  # this window's failures fade out within the next one
+            at = start + window + window * max(0.0, 1 - room / self.current)
+        return max(1, math.ceil(at - now + 1e-6))  # past the crossing, whatever the float rounding
+
+
+def request_state(db: Connection | Session, address: str, now: float, window: int) -> tuple[Failures, int]:
+    """(failed authentications of `address`, change generation) in one round trip.
 
     Plain SQL on a plain connection: this runs on every request, the ORM adds nothing here.
     """
     conn = db.connection() if isinstance(db, Session) else db
     row = conn.execute(_REQUEST_STATE, {"address": address, "bucket": _bucket(now, window)}).one()
-    return int(row[0] or 0), int(row[1] or 0)
+    return Failures(int(row[0] or 0), int(row[1] or 0)), int(row[2] or 0)
 
 
-def failures(s: Session, address: str, now: float, window: int) -> int:
-    count = s.scalar(
-        select(AuthFailure.count).where(AuthFailure.address == address, AuthFailure.bucket == _bucket(now, window))
-    )
-    return int(count or 0)
+def failures(s: Session, address: str, now: float, window: int) -> Failures:
+    """The failed authentications of `address` (current and previous window)."""
+    bucket = _bucket(now, window)
+    rows = s.execute(
+        select(AuthFailure.bucket, AuthFailure.count).where(
+            AuthFailure.address == address, AuthFailure.bucket.in_((bucket, bucket - 1))
+        )
+    ).all()
+    counts = {int(b): int(c or 0) for b, c in rows}
+    return Failures(counts.get(bucket, 0), counts.get(bucket - 1, 0))
 
 
 def record_failure(s: Session, address: str, now: float, window: int) -> None:
@@ -51,7 +94,3 @@ def record_failure(s: Session, address: str, now: float, window: int) -> None:
             s.execute(stmt)
         s.execute(delete(AuthFailure).where(AuthFailure.bucket < bucket - 1))
     s.commit()
-
-
-def retry_after(now: float, window: int) -> int:
-    return max(1, int(window - (now % window)) + 1)

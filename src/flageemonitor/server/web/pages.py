@@ -97,8 +97,10 @@ async def login(request: Request) -> Response:
         now = datetime.now(UTC)
         clock = time.time()
         with state.sessionmaker() as s:
-            if auth_limits.failures(s, address, clock, settings.auth_failure_window) >= settings.auth_failure_limit:
-                return "rate_limited", auth_limits.retry_after(clock, settings.auth_failure_window)
+            failed = auth_limits.failures(s, address, clock, settings.auth_failure_window)
+            if failed.limited(settings.auth_failure_limit, clock, settings.auth_failure_window):
+                return "rate_limited", failed.retry_after(settings.auth_failure_limit, clock,
+                                                          settings.auth_failure_window)
             try:
                 person = people.authenticate(s, username, password, now, attempts=settings.login_lockout_attempts,
                                              lock_seconds=settings.login_lockout_seconds)
