@@ -100,7 +100,8 @@ def _reject(status: int, reason: str, message: str, headers: dict[str, str] | No
 def _unknown_token(
     session: Session, settings: Settings, address: str, now: float, failures: auth_limits.Failures
 ) -> ApiError:
-    """401, or 429 once this address has failed `auth_failure_limit` times in the window.
+    """401, or 429 while this address has failed `auth_failure_limit` times in the last window
+    (a sliding estimate, see `auth_limits`).
 
     An address already over the limit is not counted further (no write per guess); the answer
     comes after `auth_tarpit_s` (see `run_authorized`), so guesses from one address are slowed.

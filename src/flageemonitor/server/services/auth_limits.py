@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, select, text, update
+from sqlalchemy import Connection, delete, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -48,12 +48,11 @@ class Failures:
         (an address over the limit is not counted further); at least 1."""
         start = now - now % window
         room = limit - 0.5
-        at: float | None = None
-        if self.current < room:  # the previous window's share fades out within this one
-            fraction = 1 - (room - self.current) / self.previous if self.previous else 0.0
-            at = start + window * fraction if fraction < 1 else None
-        if at is None:  # this window's failures fade out within the next one
-            at = start + window + window * max(0.0, 1 - room / self.current)
+        if self.current < room:  # only the previous window's share holds it: it fades within this one
+            fade = 1 - (room - self.current) / self.previous if self.previous else 0.0
+        else:  # this window's own failures hold it: they fade within the next one
+            fade = 2 - room / self.current
+        at = start + window * fade
         return max(1, math.ceil(at - now + 1e-6))  # past the crossing, whatever the float rounding
 
 
@@ -69,14 +68,7 @@ def request_state(db: Connection | Session, address: str, now: float, window: in
 
 def failures(s: Session, address: str, now: float, window: int) -> Failures:
     """The failed authentications of `address` (current and previous window)."""
-    bucket = _bucket(now, window)
-    rows = s.execute(
-        select(AuthFailure.bucket, AuthFailure.count).where(
-            AuthFailure.address == address, AuthFailure.bucket.in_((bucket, bucket - 1))
-        )
-    ).all()
-    counts = {int(b): int(c or 0) for b, c in rows}
-    return Failures(counts.get(bucket, 0), counts.get(bucket - 1, 0))
+    return request_state(s, address, now, window)[0]
 
 
 def record_failure(s: Session, address: str, now: float, window: int) -> None:
