@@ -86,7 +86,8 @@ def seeded(zabbix_server: ZabbixServer) -> Seed:
                     interfaceid=itf, delay="2s")
 
     # a trigger in PROBLEM state on PDV202 and one in OK state on PDV201
-    for host, value in (("MLAR-LOJA001-PDV202", "1"), ("MLAR-LOJA001-PDV201", "0")):
+    problem_host = "MLAR-LOJA001-PDV202"
+    for host, value in ((problem_host, "1"), ("MLAR-LOJA001-PDV201", "0")):
         api.item.create(hostid=seed.hostids[host], name="fm test problem", key_=PROBLEM_KEY, type=2,
                         value_type=3, history="1d")
         tid = str(api.trigger.create(description=PROBLEM_TRIGGER,
@@ -100,7 +101,7 @@ def seeded(zabbix_server: ZabbixServer) -> Seed:
     # a value processed before the server's config cache held the new trigger leaves the trigger
     # unevaluated until the next value: send the problem again until the trigger has seen one
     def in_problem() -> Any:
-        zabbix_server.send_until_processed("MLAR-LOJA001-PDV202", PROBLEM_KEY, "1")
+        zabbix_server.send_until_processed(problem_host, PROBLEM_KEY, "1")
         return api.trigger.get(triggerids=[seed.problem_triggerid], filter={"value": 1}, output=["triggerid"])
 
     wait_for("the seeded trigger to enter PROBLEM", in_problem)
