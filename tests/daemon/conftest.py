@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -64,10 +66,11 @@ def update_config(env: dict[str, str], timeout: float = 60) -> subprocess.Comple
 
 
 @contextmanager
-def tmpfs(mnt: Path, size: str) -> Iterator[Path]:
+def tmpfs(mnt: Path, size: str, inodes: int | None = None) -> Iterator[Path]:
     """A small tmpfs the test can fill (needs root, as on this machine; fails loudly otherwise)."""
     mnt.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(mnt)],
+    options = f"size={size},mode=0700" + (f",nr_inodes={inodes}" if inodes else "")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mnt)],
                        capture_output=True, text=True, check=False)
     if r.returncode != 0:
         pytest.fail(f"cannot mount a small tmpfs for the disk-full test: {r.stderr.strip()}")
@@ -89,3 +92,42 @@ def fill(path: Path) -> Path:
     finally:
         os.close(fd)
     return filler
+
+
+class FullDisk:
+    """A state volume (a `tmpfs` with `inodes` set) that a running daemon cannot un-fill by itself.
+
+    Both blocks and inodes are used up: the daemon gives a page back on its own (a lock file is
+    truncated on every release) and a config write needs a new file. A reader is held on the
+    outbox, so SQLite never deletes the WAL and its index on the daemon's last close."""
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        self.files: Path | None = None
+        self.filler: Path | None = None
+        self.reader: sqlite3.Connection | None = None
+
+    def apply(self) -> None:
+        outbox = self.state / "spool.sqlite3"
+        assert outbox.exists(), "the daemon has not opened its outbox yet"
+        self.reader = sqlite3.connect(outbox)  # reads only; opening it keeps the WAL and its index
+        self.reader.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        self.filler = fill(self.state)
+        self.files = self.state / "inodes"
+        self.files.mkdir()
+        n = 0
+        try:
+            while True:
+                (self.files / str(n)).touch()
+                n += 1
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+
+    def undo(self) -> None:
+        if self.files is not None:
+            shutil.rmtree(self.files)
+        if self.filler is not None:
+            self.filler.unlink()
+        if self.reader is not None:
+            self.reader.close()
+        self.files = self.filler = self.reader = None

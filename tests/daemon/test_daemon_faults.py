@@ -25,7 +25,7 @@ from devtools.fleet import Fleet
 
 from flageemonitor.core.config_model import parse_config_text
 from flageemonitor.proxy.daemon.state import read_heartbeat
-from tests.daemon.conftest import CLI, cli_env, fill, tmpfs, valid_config
+from tests.daemon.conftest import CLI, FullDisk, cli_env, tmpfs, valid_config
 from tests.daemon.faultproxy import FaultProxy
 from tests.daemon.faults import FAULTS, restore
 from tests.fixtures.server import ControlPlane
@@ -86,7 +86,7 @@ def daemon_extra_env() -> dict[str, str]:
 @pytest.fixture
 def daemon(server: ControlPlane, proxy: FaultProxy, persona_fleet: Fleet, tmp_path: Path,
            daemon_extra_env: dict[str, str]) -> Iterator[DaemonProc]:
-    with tmpfs(tmp_path / "state", "4m") as state:
+    with tmpfs(tmp_path / "state", "4m", inodes=512) as state:
         env = cli_env(state, proxy.url + "/api/ingest/bot/config", server.token,
                       FLAGEEMONITOR_CLOCK_SCALE=str(SCALE), FLAGEEMONITOR_HEARTBEAT_INTERVAL="0.5",
                       FLAGEEMONITOR_CONFIG_RETRY="0.5", FLAGEEMONITOR_STOP_GRACE="3", TZ="UTC",
@@ -136,8 +136,8 @@ def test_daemon_survives_every_config_fault_and_keeps_its_schedule(
     faults: dict[str, Callable[[], None]] = {
         name: functools.partial(apply, server, proxy) for name, (apply, _code, _why) in FAULTS.items()
     }
-    filler: list[Path] = []
-    faults["disk_full"] = lambda: filler.append(fill(daemon.state))
+    full = FullDisk(daemon.state)
+    faults["disk_full"] = full.apply
     reasons = {name: why for name, (_a, _c, why) in FAULTS.items()} | {"disk_full": "disk full"}
     for name, apply in faults.items():
         before = daemon.config()
@@ -154,9 +154,7 @@ def test_daemon_survives_every_config_fault_and_keeps_its_schedule(
         daemon.wait(f"runs to continue under {name}", daemon.grew(RUNS, runs0, 2))
         lost += daemon.config() != before
         assert daemon.config() == before, name
-        for f in filler:
-            f.unlink()
-        filler.clear()
+        full.undo()
         restore(server, proxy)
         daemon.wait(f"recovery after {name}", daemon.changed_from(before))
         parse_config_text(daemon.config())
@@ -209,6 +207,7 @@ def test_daemon_survives_every_config_fault_and_keeps_its_schedule(
     assert time.monotonic() - t0 < 10
     assert "daemon stopped" in daemon.text()
     print(f"\ndaemon faults injected: {injected}; configs lost: {lost}; daemon deaths: {daemon.deaths}")
+    assert "crashed" not in daemon.text()  # a full disk fails a report's spooling, never the run's task
     assert lost == 0 and daemon.deaths == 0
     # a stopped daemon is reported unhealthy (stale or stopped heartbeat is the HEALTHCHECK's job)
     st = json.loads(subprocess.run([CLI, "status", "--json"], env=env, capture_output=True, text=True,

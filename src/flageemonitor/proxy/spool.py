@@ -70,7 +70,8 @@ CREATE TABLE IF NOT EXISTS spool_queues (
 
 
 class SpoolError(Exception):
-    """The spool file cannot be opened or written (disk full, permissions, corruption)."""
+    """The spool file cannot be opened, read or written (disk full, permissions, corruption): every
+    `Spool` method raises this, never a bare sqlite3 error."""
 
 
 @dataclass(frozen=True)
@@ -153,14 +154,31 @@ class Spool:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error); other tables may be written inside."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error); other tables may be written inside.
+        A database error (a full disk at COMMIT, a locked or corrupt file) leaves as SpoolError."""
+        with self._failures("write"):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:  # a failed COMMIT may have rolled back already
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
+
+    @contextlib.contextmanager
+    def _failures(self, what: str) -> Iterator[None]:
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            yield
+        except sqlite3.Error as exc:
+            raise SpoolError(f"spool {self.path}: cannot {what}: {exc}") from None
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -228,14 +246,16 @@ class Spool:
     # --- consumers
     def peek(self, queue: str, limit: int = 100, *, after: int = 0) -> list[Item]:
         """The oldest `limit` items of `queue` with an id above `after`, oldest first."""
-        cur = self._db.execute(
-            "SELECT id, queue, created, records, body FROM spool_items WHERE queue = ? AND id > ? ORDER BY id LIMIT ?",
-            (queue, after, limit))
-        return [Item(int(r[0]), str(r[1]), float(r[2]), int(r[3]), bytes(r[4])) for r in cur]
+        with self._failures("read"):
+            cur = self._db.execute(
+                "SELECT id, queue, created, records, body FROM spool_items WHERE queue = ? AND id > ? ORDER BY id "
+                "LIMIT ?", (queue, after, limit))
+            return [Item(int(r[0]), str(r[1]), float(r[2]), int(r[3]), bytes(r[4])) for r in cur]
 
     def ack(self, item: Item) -> None:
         """The destination acknowledged `item`: remove it for good (one small commit)."""
-        self._db.execute("DELETE FROM spool_items WHERE id = ?", (item.id,))
+        with self._failures("acknowledge"):
+            self._db.execute("DELETE FROM spool_items WHERE id = ?", (item.id,))
 
     def ack_many(self, items: Sequence[Item]) -> None:
         """The destination acknowledged every one of `items`: remove them in one commit."""
@@ -271,12 +291,13 @@ class Spool:
     # --- observers
     def stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
         """Depth and counters of every queue that has items or history (or of `queues`)."""
-        depth = {str(r[0]): r[1:] for r in self._db.execute(
-            "SELECT queue, COUNT(*), COALESCE(SUM(records), 0), COALESCE(SUM(size), 0), MIN(created) "
-            "FROM spool_items GROUP BY queue")}
-        meta = {str(r[0]): r[1:] for r in self._db.execute(
-            "SELECT queue, dropped_items, dropped_records, delivered_items, last_delivery, last_error, last_error_at "
-            "FROM spool_queues")}
+        with self._failures("read"):
+            depth = {str(r[0]): r[1:] for r in self._db.execute(
+                "SELECT queue, COUNT(*), COALESCE(SUM(records), 0), COALESCE(SUM(size), 0), MIN(created) "
+                "FROM spool_items GROUP BY queue")}
+            meta = {str(r[0]): r[1:] for r in self._db.execute(
+                "SELECT queue, dropped_items, dropped_records, delivered_items, last_delivery, last_error, "
+                "last_error_at FROM spool_queues")}
         names = sorted(set(queues) if queues is not None else set(depth) | set(meta))
         out = []
         for name in names:
