@@ -116,7 +116,10 @@ class Reports:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._checkin_due.wait(), timeout=self.interval())
             self._checkin_due.clear()
-            await self._checkin()
+            try:
+                await self._checkin()
+            except Exception:  # a bug in one check-in must not end the check-ins for good
+                log.exception("check-in failed")
 
     async def _checkin(self) -> None:
         assert self.proxy_id is not None
