@@ -196,14 +196,17 @@ def test_two_updates_never_interleave(server: ControlPlane, state: Path) -> None
     next_config(server)
     _primed(state, env)
     next_config(server)
-    first = subprocess.Popen([CLI, "update-config"], env={**env, "FLAGEEMONITOR_FAULT_PAUSE_BEFORE_RENAME": "3"},
+    # the pause only has to outlast the second's start; the second's own line says it waited
+    first = subprocess.Popen([CLI, "update-config"], env={**env, "FLAGEEMONITOR_FAULT_PAUSE_BEFORE_RENAME": "8"},
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert first.stderr is not None
     assert "paused before rename" in first.stderr.readline()  # the first holds the lock, mid-write
     second = subprocess.Popen([CLI, "update-config"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
-    time.sleep(1.5)
-    assert second.poll() is None, "the second update ran while the first held the lock"
+    assert second.stderr is not None
+    waited = second.stderr.readline()
+    assert "another update holds" in waited and "config_bot.lock; waiting" in waited, waited
+    assert first.poll() is None, "the first finished before the second reached the lock: not a contention test"
     out1, _ = first.communicate(timeout=30)
     out2, _ = second.communicate(timeout=30)
     assert first.returncode == 0 and "updated" in out1

@@ -239,6 +239,7 @@ class ConfigStore:
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             deadline = time.monotonic() + wait_s
+            waiting = False
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -246,6 +247,9 @@ class ConfigStore:
                 except BlockingIOError:
                     if time.monotonic() > deadline:
                         raise TimeoutError(str(self.lock_path)) from None
+                    if not waiting:
+                        log.warning("another update holds %s; waiting up to %g s", self.lock_path, wait_s)
+                        waiting = True
                     time.sleep(0.05)
             try:
                 yield
