@@ -52,6 +52,22 @@ def test_a_run_body_is_redacted_bounded_and_accepted_by_the_contract() -> None:
     assert body["trigger"] == "manual" and body["action"]["requested"] == "pdv_test_connection"
 
 
+def test_a_staged_run_that_its_rule_stopped_says_why_in_its_error() -> None:
+    hosts = [HostResult("REDE-LOJA001-PDV201", "10.0.0.1", Status.FAILED, detail="exit 1"),
+             HostResult("REDE-LOJA001-PDV202", "10.0.0.2", Status.SKIPPED, detail="not contacted: stopped")]
+    reason = "the run stopped after batch 1 of 2: 1 of 1 hosts attempted failed (100%), more than 0"
+    stopped = _report(hosts)
+    stopped.staging, stopped.stopped_after_batch = {"stopped_after_batch": 1, "stop_reason": reason}, 1
+    body = RunReportBody.model_validate(bodies.decode(bodies.encode(bodies.run_body(
+        stopped, proxy_id="p" * 8, run_id="r" * 8, trigger="manual"))))
+    assert body.error == reason and body.summary.skipped == 1
+    finished = _report(hosts[:1])
+    finished.staging = {"stopped_after_batch": None, "stop_reason": ""}
+    assert bodies.run_body(finished, proxy_id="p" * 8, run_id="r" * 8, trigger="manual")["error"] is None
+    given = bodies.run_body(stopped, proxy_id="p" * 8, run_id="r" * 8, trigger="manual", error="inventory gone")
+    assert given["error"] == "inventory gone"
+
+
 def test_a_run_over_5000_hosts_keeps_every_count_and_its_failures_first() -> None:
     hosts = [HostResult(f"H{i:05d}", "10.0.0.1", Status.FAILED if i % 1000 == 999 else Status.OK)
              for i in range(MAX_HOSTS + 500)]

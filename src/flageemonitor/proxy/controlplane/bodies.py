@@ -54,8 +54,12 @@ def _redacted(report: dict[str, Any]) -> dict[str, Any]:
 def run_body(report: RunReport | dict[str, Any], *, proxy_id: str, run_id: str, trigger: str,
              error: str | None = None) -> dict[str, Any]:
     """The run report body; `report` is a RunReport or a minimal `run --json` shaped dict (a run
-    that failed before any host: action, dry_run, started_at)."""
+    that failed before any host: action, dry_run, started_at). A staged run that its stop rule
+    ended carries the rule's reason as its `error`, unless an error is given."""
     data = report.to_dict() if isinstance(report, RunReport) else report
+    staging = data.get("staging") or {}
+    if error is None and staging.get("stopped_after_batch") is not None:
+        error = str(staging.get("stop_reason") or f"the run stopped after batch {staging['stopped_after_batch']}")
     return run_report_body(_redacted(data), proxy_id=proxy_id, run_id=run_id, trigger=trigger,
                            finished_at=datetime.now(UTC), error=redact(error) if error else None)
 
