@@ -15,7 +15,6 @@ import json
 import shlex
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ import pytest
 from flageemonitor.deploy.host.specs import REF_LABEL, WATCHTOWER_ENABLE, WATCHTOWER_SCOPE
 from flageemonitor.server.services import networks, tokens
 from tests.e2e.conftest import ROOT, Scene
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -44,13 +44,8 @@ CONFIG = {
 }
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    wait_until(predicate, timeout, what, interval=1)  # each look runs the engine's CLI
 
 
 class Hosts:

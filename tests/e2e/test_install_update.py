@@ -9,7 +9,7 @@ import os
 import re
 import shlex
 import stat
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ import yaml
 
 from flageemonitor.proxy.daemon.state import HEARTBEAT_NAME
 from tests.e2e.conftest import RUNTIME, Scene
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -30,13 +31,8 @@ WRAPPERS = ("flageemonitor-update-config", "flageemonitor-update-image", "flagee
             "flageemonitor-logs", "flageemonitor-watchtower-logs")
 
 
-def wait_for(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    wait_until(predicate, timeout, what, interval=0.5)  # each look runs the engine's CLI
 
 
 def test_installer_from_server_starts_runtime_and_scoped_watchtower(
