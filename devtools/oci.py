@@ -24,7 +24,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,18 +50,21 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FLAGEEMONITOR_TEST_CACHE", "/var/cache/flageemonitor-test"))
 
 
-def mmdebstrap_args(target: Path) -> list[str]:
+def mmdebstrap_args(target: Path, packages: Sequence[str] = BASE_PACKAGES, *, variant: str = "essential",
+                    hooks: Sequence[str] = ()) -> list[str]:
+    """A bookworm rootfs tarball with `packages`; each of `hooks` is a customize hook ("$1" is the tree)."""
     return [
         "mmdebstrap",
-        "--variant=essential",
+        f"--variant={variant}",
         "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
         "--aptopt=APT::Install-Recommends \"false\"",
-        "--include=" + ",".join(BASE_PACKAGES),
+        "--include=" + ",".join(packages),
         "--dpkgopt=path-exclude=/usr/share/man/*",
         "--dpkgopt=path-exclude=/usr/share/doc/*",
         "--dpkgopt=path-include=/usr/share/doc/*/copyright",
         "--dpkgopt=path-exclude=/usr/share/info/*",
         "--dpkgopt=path-exclude=/usr/share/locale/*",
+        *(f"--customize-hook={hook}" for hook in hooks),
         '--customize-hook=rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*',
         BASE_SUITE,
         str(target),
@@ -69,21 +72,26 @@ def mmdebstrap_args(target: Path) -> list[str]:
     ]
 
 
-def base_tarball() -> Path:
-    """The cached base rootfs; built with mmdebstrap when missing (about 30 s)."""
-    recipe = "\n".join(mmdebstrap_args(Path("TARGET")))
+def rootfs_tarball(name: str, args: Callable[[Path], list[str]]) -> Path:
+    """The cached rootfs that `args(target)` builds, keyed by its recipe; built when missing."""
+    recipe = "\n".join(args(Path("TARGET")))
     key = hashlib.sha256(recipe.encode()).hexdigest()[:12]
-    target = cache_dir() / f"base-{BASE_SUITE}-{key}.tar"
+    target = cache_dir() / f"{name}-{BASE_SUITE}-{key}.tar"
     if target.is_file() and target.stat().st_size > 0:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".partial-{os.getpid()}.tar")
-    proc = subprocess.run(mmdebstrap_args(partial), capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(args(partial), capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         partial.unlink(missing_ok=True)
-        raise OciError(f"mmdebstrap could not build the base image (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise OciError(f"mmdebstrap could not build the {name} rootfs (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     partial.replace(target)
     return target
+
+
+def base_tarball() -> Path:
+    """The cached base rootfs; built with mmdebstrap when missing (about 30 s)."""
+    return rootfs_tarball("base", mmdebstrap_args)
 
 
 @dataclass
@@ -137,7 +145,8 @@ def _write_config(w: Path, registry: str) -> dict[str, str]:
         f'network_config_dir = "{w}/networks"\n'
     )
     (w / "registries.conf").write_text(
-        f'unqualified-search-registries = []\n[[registry]]\nlocation = "{registry}"\ninsecure = true\n'
+        "unqualified-search-registries = []\n"
+        + (f'[[registry]]\nlocation = "{registry}"\ninsecure = true\n' if registry else "")
     )
     (w / "storage.conf").write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{w}/storage"\nrunroot = "{w}/run"\n')
     env = dict(os.environ)
@@ -228,6 +237,24 @@ def start_oci(workdir: Path) -> Iterator[Oci]:
                 str(tarball),
                 BASE_TAG,
             )
+        yield oci
+    finally:
+        _teardown(oci)
+
+
+@contextlib.contextmanager
+def start_podman(workdir: Path) -> Iterator[Oci]:
+    """Podman alone (its own storage, no registry, no service) in `workdir`; torn down on exit."""
+    missing = [tool for tool in ("podman", "runc", "mmdebstrap") if shutil.which(tool) is None]
+    if missing:
+        raise OciError(f"container tools missing: {', '.join(missing)} (run scripts/setup.sh as root)")
+    if os.geteuid() != 0:
+        raise OciError("podman with a private storage needs root here")
+    for sub in ("tmp", "networks", "docker-client"):
+        (workdir / sub).mkdir(parents=True, exist_ok=True)
+    (workdir / "docker-client" / "config.json").write_text('{"auths": {}}\n')
+    oci = Oci(workdir=workdir, registry="", socket_path=workdir / "podman.sock", env=_write_config(workdir, ""))
+    try:
         yield oci
     finally:
         _teardown(oci)

@@ -103,6 +103,11 @@ def test_ntp_servers_accepted(server: str) -> None:
     (0, "      Local time: Tue 2016-03-10 22:00:00 BRT\n       Time zone: America/Sao_Paulo (BRT, -0300)\n"
         "     NTP enabled: no\nNTP synchronized: no\n RTC in local TZ: yes\n", True, "America/Sao_Paulo", False, True),
     (0, "Time zone: Etc/UTC (UTC, +0000)\nNetwork time on: yes\n", True, "Etc/UTC", True, None),
+    # Debian 12 without systemd-timesyncd (tests/settings/test_systemd_endpoint.py): no NTP unit to enable
+    (0, "Local time: Mon 2026-11-30 15:24:58 UTC\n           Universal time: Mon 2026-11-30 15:24:58 UTC\n"
+        "                 RTC time: n/a\n                Time zone: Etc/UTC (UTC, +0000)\n"
+        "System clock synchronized: no\n              NTP service: n/a\n          RTC in local TZ: no",
+     True, "Etc/UTC", None, False),
     (1, "System has not been booted with systemd as init system (PID 1). Can't operate.\n"
         "Failed to connect to bus: Host is down\n", False, None, None, None),
     (0, "Failed to query server: Connection timed out\n", False, None, None, None),

@@ -1,6 +1,7 @@
-"""The endpoint-settings actions' decisions from a probed state (fast): the paths the persona
-fleet cannot take (a working timedatectl, systemd-timesyncd, apt-get), what counts as
-unchanged, and the `--at` clock."""
+"""The endpoint-settings actions' decisions from a probed state (fast): the paths the chroot
+personas cannot take (a working timedatectl, systemd-timesyncd, apt-get; on real systemd
+endpoints in tests/settings/test_systemd_endpoint.py), what counts as unchanged, and the `--at`
+clock."""
 
 from __future__ import annotations
 

@@ -122,7 +122,8 @@ def resolve_time_settings(config: BotConfig, cli: Mapping[str, Any]) -> TimeSett
 # ------------------------------------------------------------------ timedatectl
 @dataclass(frozen=True)
 class TimedatectlStatus:
-    """What `timedatectl status` said (systemd 204 .. 255 wording)."""
+    """What `timedatectl status` said (systemd 204 .. 255 wording); `ntp_enabled` is None when it
+    does not say, or says systemd has no NTP service to switch on."""
 
     works: bool
     timezone: str | None = None
@@ -143,7 +144,8 @@ def parse_timedatectl(exit_status: int, output: str) -> TimedatectlStatus:
     ntp = None
     for key in ("ntp service", "network time on", "ntp enabled", "systemd-timesyncd.service active"):
         if key in values:
-            ntp = values[key].lower() in {"active", "yes"}
+            # "n/a": systemd knows no NTP unit on this endpoint, so `set-ntp true` cannot work
+            ntp = None if values[key].lower() == "n/a" else values[key].lower() in {"active", "yes"}
             break
     rtc = values.get("rtc in local tz")
     return TimedatectlStatus(True, zone, ntp, rtc.lower() == "yes" if rtc is not None else None)
