@@ -27,6 +27,9 @@ from tests.fixtures.sshd import CliResult
 
 # what a listing leaves out: the kernel's views, and the personas' own command log
 SKIP = ("proc", "dev", "sys", "run", "var/log/commands")
+# the `-` backups useradd/groupadd write of the account files on every change: an uninstall
+# restores the account files, not the tools' own copies of them
+TOOL_BACKUPS = {f"etc/{name}-" for name in ("passwd", "shadow", "group", "gshadow")}
 
 
 @pytest.fixture(scope="session")

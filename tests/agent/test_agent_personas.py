@@ -18,7 +18,7 @@ import pytest
 import yaml
 from devtools.fleet import Fleet
 
-from tests.agent.conftest import AgentCli, agent_ping, diff, listing, variant
+from tests.agent.conftest import TOOL_BACKUPS, AgentCli, agent_ping, diff, listing, variant
 from tests.fixtures.zabbix import wait_for
 from tests.support.probes import is_probe
 
@@ -28,7 +28,6 @@ PERSONAS = {"ubuntu2204": "FLEET-LOJA001-PDV201", "ubuntu1404_i686": "FLEET-LOJA
             "mint21": "FLEET-LOJA001-PDV203", "slackware1337": "FLEET-LOJA001-PDV204"}
 SUDO_HOST = "FLEET-LOJA003-PDV201"  # fmtest-pw: sudo with a password
 PIDFILE = "ariusmonitor/logs/zabbix_agentd.pid"
-TOOL_BACKUPS = {f"etc/{name}-" for name in ("passwd", "shadow", "group", "gshadow")}
 
 
 @dataclass

@@ -8,10 +8,6 @@ read the result back), then run again (`unchanged`, and nothing restarted or sen
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -19,12 +15,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 from devtools.fleet import NTPDATE_LOG
 
 from flageemonitor.core.timesettings import TIMESYNCD_FORCE_DROPIN
 from tests.agent.conftest import diff, listing
-from tests.fixtures.sshd import CliResult
 from tests.fixtures.systemd_endpoint import SystemdEndpoint, offer_ntpdate, systemd_endpoints
 from tests.support.waiting import wait_until
 
@@ -54,21 +48,9 @@ def endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sy
 
 def run(ep: SystemdEndpoint, tmp: Path, *args: str, env: dict[str, str] | None = None,
         config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`flageemonitor ARGS --json` on this one endpoint; its result."""
-    inventory, config_path = tmp / "inventory.yaml", tmp / "config_bot.json"
-    inventory.write_text(yaml.safe_dump({"hosts": [ep.inventory_entry()]}))
-    config_path.write_text(json.dumps({"PARAM_REDE": "FLEET", "TIMEZONE": ZONE,
-                                       "ssh": {"timeout": 10, "command_timeout": 120, "host_key_policy": "pin"},
-                                       **(config or {})}))
-    environ = {**os.environ, "FLAGEEMONITOR_STATE_DIR": str(tmp / "state"), "FLAGEEMONITOR_LOG_LEVEL": "INFO",
-               **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "flageemonitor.proxy.cli.app", *args, "--json", "--host", ep.name,
-                           "--config", str(config_path), "--inventory", str(inventory)],
-                          env=environ, capture_output=True, text=True, timeout=300, check=False)
-    result = CliResult(proc.returncode, proc.stdout, proc.stderr)
-    assert proc.stdout, f"exit {proc.returncode}: {proc.stderr[-2000:]}"
-    hosts: dict[str, dict[str, Any]] = result.hosts()
-    return hosts[ep.name]
+    base = {"PARAM_REDE": "FLEET", "TIMEZONE": ZONE,
+            "ssh": {"timeout": 10, "command_timeout": 120, "host_key_policy": "pin"}}
+    return ep.flageemonitor(tmp, *args, config={**base, **(config or {})}, env=env)
 
 
 def etc(ep: SystemdEndpoint) -> dict[str, tuple[Any, ...]]:

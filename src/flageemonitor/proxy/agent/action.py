@@ -16,7 +16,7 @@ from flageemonitor.core.hosts import Host
 from flageemonitor.proxy.actions.base import ActionContext, RemoteSession
 from flageemonitor.proxy.agent import layout
 from flageemonitor.proxy.agent.bundle import Bundle, BundleFetcher
-from flageemonitor.proxy.agent.plan import AGENT, AgentState, Archive, agent_probe, agent_state, inspect_cached
+from flageemonitor.proxy.agent.plan import AgentState, Archive, agent_probe, agent_state, inspect_cached
 from flageemonitor.proxy.changes import ApplyContext, ChangeAction, Plan, ServiceChange, parse_process, process_probe
 from flageemonitor.proxy.changes.verify import ProcessState, wait_until
 
@@ -131,5 +131,3 @@ class AgentAction(ChangeAction[AgentDesired, AgentState]):
             return [f"warning: ligado not sent (exit {result.exit_status}: {(text[-1] if text else '')[:160]})"]
         return ["ligado sent"]
 
-
-AGENT_SERVICE = AGENT

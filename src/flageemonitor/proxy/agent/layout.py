@@ -22,6 +22,7 @@ SETUP = f"{ROOT}/utilities/setup.sh"
 START = f"{ROOT}/utilities/start.sh"
 STOP = f"{ROOT}/utilities/stop.sh"
 SERVICE_NAME = "ariusmonitor"
+UNIT = f"/etc/systemd/system/{SERVICE_NAME}.service"  # what setup.sh installs where systemd runs
 RC_LOCAL = "/etc/rc.d/rc.local"
 RC_BEGIN, RC_END = "# BEGIN ARIUSMONITOR", "# END ARIUSMONITOR"
 USER = GROUP = "ariusmonitor"
@@ -52,7 +53,7 @@ LIBS = "libs.tar.gz"  # extracted into ROOT when it changes
 # What setup.sh may create outside ROOT (LAYOUT.md); uninstall removes those present, plus the
 # rc.local block, the user and the group. update-rc.d's links are removed by `update-rc.d -f`.
 SETUP_FILES: tuple[str, ...] = (
-    "/etc/systemd/system/ariusmonitor.service",
+    UNIT,
     "/etc/init.d/ariusmonitor",
     "/etc/rc.d/rc.ariusmonitor",
     "/etc/sudoers.d/ariusmonitor",

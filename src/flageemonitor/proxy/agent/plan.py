@@ -41,7 +41,9 @@ from flageemonitor.proxy.changes import (
     sha256_hex,
 )
 
-AGENT = Service.scripts(layout.SERVICE_NAME, layout.START, layout.STOP)
+SCRIPTS = Service.scripts(layout.SERVICE_NAME, layout.START, layout.STOP)
+UNIT = Service.unit_over_scripts(layout.SERVICE_NAME, layout.STOP)
+SYSTEMD_RUNS = "[ -d /run/systemd/system ] && echo yes; true"
 KEY_MEMBERS = (layout.VERSION_FILE, layout.AGENTD, layout.SETUP, layout.START, layout.STOP)
 
 
@@ -135,6 +137,17 @@ class AgentState:
     def marker(self) -> str:
         return (self.file(layout.MARKER).content or "").strip()
 
+    @property
+    def systemd(self) -> bool:
+        """systemd is the endpoint's init system (what setup.sh checks before it installs the unit)."""
+        out = self.probe.outputs.get("systemd")
+        return out is not None and out.stdout.strip() == "yes"
+
+    def service(self, *, setup_runs: bool = False) -> Service:
+        """How the agent is started and stopped: through its unit where systemd runs and the unit
+        is there (or `setup_runs`, which installs it), else with the bundle's scripts."""
+        return UNIT if self.systemd and (self.file(layout.UNIT).exists or setup_runs) else SCRIPTS
+
 
 def agent_probe(port: int | None = None, extra: Probe | None = None) -> Probe:
     probe = extra or Probe()
@@ -144,6 +157,8 @@ def agent_probe(port: int | None = None, extra: Probe | None = None) -> Probe:
         probe.file(path)
     for asset in layout.ASSETS:
         probe.file(asset.path, content=asset.name.endswith(".conf"))
+    probe.file(layout.UNIT)
+    probe.command("systemd", SYSTEMD_RUNS)
     probe.command("arch", "uname -m")
     probe.command("agent", process_probe(layout.PIDFILE, port))
     return probe
@@ -220,7 +235,7 @@ def install_changes(settings: AgentSettings, state: AgentState, bundle: Bundle, 
     bundle_changes = state.marker != archive.sha256 or bool(stale)
     if bundle_changes:
         if state.running:
-            changes.append(ServiceChange(AGENT, "stop", was_running=True, reason="bundle upgrade"))
+            changes.append(ServiceChange(state.service(), "stop", was_running=True, reason="bundle upgrade"))
         changes.append(UnpackArchive(layout.ROOT, archive.data, f"{archive.name} {archive.version}",
                                      installed=state.version))
         changes.append(RunCommand(["sh", layout.SETUP], f"run {layout.SETUP}", undo=undo_setup,
@@ -232,11 +247,11 @@ def install_changes(settings: AgentSettings, state: AgentState, bundle: Bundle, 
     if bundle_changes:
         changes.append(PutFile(layout.MARKER, f"{archive.sha256}\n".encode(), state.file(layout.MARKER),
                                label="installed bundle"))
-    changes += start_changes(state, reasons, stopped=bundle_changes)
+    changes += start_changes(state, reasons, stopped=bundle_changes, setup_runs=bundle_changes)
     return changes, reasons
 
 
-def start_changes(state: AgentState, reasons: list[str], *, stopped: bool = False,
+def start_changes(state: AgentState, reasons: list[str], *, stopped: bool = False, setup_runs: bool = False,
                   start_if_stopped: bool = True) -> list[Change]:
     """Restart when something the agent reads changed, start when it does not run (unless
     `start_if_stopped` is false and nothing changed)."""
@@ -244,7 +259,8 @@ def start_changes(state: AgentState, reasons: list[str], *, stopped: bool = Fals
     if not reasons and (running or not start_if_stopped):
         return []
     why = ", ".join(reasons) if reasons else "not running"
-    return [ServiceChange(AGENT, "restart" if running else "start", was_running=running, reason=why)]
+    return [ServiceChange(state.service(setup_runs=setup_runs), "restart" if running else "start",
+                          was_running=running, reason=why)]
 
 
 def load_data(bundle: Bundle) -> dict[str, bytes]:

@@ -55,6 +55,14 @@ class Service:
         return cls(_check_name(name), InitKind.SCRIPTS, start, stop)
 
     @classmethod
+    def unit_over_scripts(cls, name: str, stop: str) -> Service:
+        """A systemd unit whose ExecStart/ExecStop are a bundle's scripts: started and restarted
+        through systemctl, so systemd supervises what runs; stopped through systemctl and then
+        the stop script, so an instance started beside systemd (an older install, a cron check)
+        stops too."""
+        return cls(_check_name(name), InitKind.SYSTEMD, stop_script=stop)
+
+    @classmethod
     def detect(cls, name: str, probe_output: str) -> Service | None:
         """The preferred init kind from `init_probe(name)`'s output, None when there is none."""
         kinds = [line.strip() for line in probe_output.splitlines() if line.strip() in InitKind.__members__.values()]
@@ -69,7 +77,8 @@ class Service:
             raise ValueError(f"unknown service verb {verb!r}")
         n = self.name
         if self.kind is InitKind.SYSTEMD:
-            return f"systemctl {verb} {_q(n + '.service')}"
+            unit = f"systemctl {verb} {_q(n + '.service')}"
+            return f"{unit}; sh {_q(self.stop_script)}" if verb == "stop" and self.stop_script else unit
         if self.kind is InitKind.SYSV:
             return f"{_q('/etc/init.d/' + n)} {verb}"
         if self.kind is InitKind.SLACKWARE:
