@@ -30,6 +30,9 @@ SKIP = ("proc", "dev", "sys", "run", "var/log/commands")
 # the `-` backups useradd/groupadd write of the account files on every change: an uninstall
 # restores the account files, not the tools' own copies of them
 TOOL_BACKUPS = {f"etc/{name}-" for name in ("passwd", "shadow", "group", "gshadow")}
+# bundle members that break an upgrade: a setup that fails, an agent that exits at once
+BROKEN_SETUP = b"#!/bin/sh\necho 'setup: broken on purpose' >&2\nexit 1\n"
+DEAD_AGENT = b"#!/bin/sh\n# an agent that exits at once\nexit 1\n"
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from devtools.fleet import Fleet
 
-from tests.agent.conftest import TOOL_BACKUPS, AgentCli, agent_ping, diff, listing, variant
+from tests.agent.conftest import BROKEN_SETUP, DEAD_AGENT, TOOL_BACKUPS, AgentCli, agent_ping, diff, listing, variant
 from tests.fixtures.zabbix import wait_for
 from tests.support.probes import is_probe
 
@@ -130,8 +130,6 @@ def test_install_plan_rerun_reconfigure_uninstall(target: Target, agent_repo: Pa
     assert (gone["status"], gone["detail"].split(";")[0]) == ("ok", "unchanged")
 
 
-BROKEN_SETUP = b"#!/bin/sh\necho 'setup: broken on purpose' >&2\nexit 1\n"
-DEAD_AGENT = b"#!/bin/sh\n# an agent that exits at once\nexit 1\n"
 
 
 @pytest.mark.parametrize("persona", ["ubuntu2204", "slackware1337"])

@@ -5,7 +5,8 @@ systemd unit, and the agent must come back after a reboot.
 plan changes nothing -> install: a real agent.ping answers, the unit is enabled -> a second
 install is unchanged (same PID) -> a reboot of the endpoint brings the agent back -> a
 PARAM_PROXY_IP change restarts it once -> uninstall (planned first) leaves /etc and the bundle
-directory as they were and nothing answers; a second uninstall is unchanged."""
+directory as they were and nothing answers; a second uninstall is unchanged. A broken upgrade
+is rolled back and the old agent runs under its unit again."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.agent.conftest import TOOL_BACKUPS, agent_ping, diff, listing
+from tests.agent.conftest import BROKEN_SETUP, DEAD_AGENT, TOOL_BACKUPS, agent_ping, diff, listing, variant
 from tests.fixtures.systemd_endpoint import SystemdEndpoint, systemd_endpoints
 from tests.support.waiting import wait_until
 
@@ -93,3 +94,31 @@ def test_install_rerun_reboot_reconfigure_uninstall(endpoint: SystemdEndpoint, a
     assert ep.inside("systemctl", "is-active", UNIT, check=False) != "active"
     gone = ep.flageemonitor(tmp_path, "run", "pdv_uninstall", config=config)
     assert (gone["status"], gone["detail"].split(";")[0]) == ("ok", "unchanged")
+
+
+@pytest.mark.parametrize(("member", "content"), [("ariusmonitor/utilities/setup.sh", BROKEN_SETUP),
+                                                 ("ariusmonitor/zabbix/sbin/zabbix_agentd", DEAD_AGENT)],
+                         ids=["setup-fails", "agent-exits"])
+def test_a_broken_upgrade_rolls_back_to_the_old_agent_under_its_unit(
+        endpoint: SystemdEndpoint, agent_repo: Path, tmp_path: Path, member: str, content: bytes) -> None:
+    ep = endpoint
+    config: dict[str, Any] = {"PARAM_REDE": "FLEET", "PARAM_LOCAL_REPO_DIR": str(agent_repo),
+                              "PARAM_PROXY_IP": "127.0.0.1",
+                              "ssh": {"timeout": 10, "command_timeout": 120, "host_key_policy": "pin"}}
+    before = tree(ep)
+    try:
+        assert ep.flageemonitor(tmp_path, "run", "pdv_install", config=config)["status"] == "changed"
+        good = {k: v for k, v in tree(ep).items() if not k.startswith("ariusmonitor/logs")}
+        broken = variant(agent_repo, tmp_path / "broken", {member: content, "ariusmonitor/VERSION": b"99.0.0-broken\n"})
+        result = ep.flageemonitor(tmp_path, "run", "pdv_install",
+                                  config={**config, "PARAM_LOCAL_REPO_DIR": str(broken)})
+        assert result["status"] == "failed" and "; rolled back" in result["detail"], result["detail"]
+        # the reason, not only systemd's "see journalctl"
+        assert ("broken on purpose" if content == BROKEN_SETUP else "zabbix_agentd did not start") in result["detail"]
+        assert agent_ping("127.0.0.1", ep.agent_port) == "1"
+        assert ep.inside("systemctl", "is-active", UNIT) == "active"
+        assert ep.inside("systemctl", "show", "-p", "MainPID", "--value", UNIT) == pid(ep)
+        assert diff(good, {k: v for k, v in tree(ep).items() if not k.startswith("ariusmonitor/logs")}) == {}
+    finally:
+        ep.flageemonitor(tmp_path, "run", "pdv_uninstall", config=config)
+    assert diff(before, tree(ep)) == {}

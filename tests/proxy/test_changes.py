@@ -246,6 +246,7 @@ def test_service_commands_per_init_kind_are_quoted() -> None:
     unit = Service.unit_over_scripts("agent", "/opt/a b/stop.sh")
     assert unit.command("restart") == "systemctl restart agent.service" and unit.label == "agent (systemd)"
     assert unit.command("stop") == "systemctl stop agent.service; sh '/opt/a b/stop.sh'"  # one started beside it too
+    assert "journalctl -u agent.service" in (unit.journal_command() or "") and scripts.journal_command() is None
     with pytest.raises(ValueError):
         Service.scripts("x; reboot", "/s", "/t")
 

@@ -289,6 +289,11 @@ class ServiceChange(Change):
         result = await ctx.sh(self.service.command(self.verb), check=False)
         if not result.ok:
             tail = (result.stderr or result.stdout).strip()[-300:]
+            journal = self.service.journal_command()
+            if journal:  # systemctl only says "see journalctl": say what the journal says
+                logged = (await ctx.sh(journal, check=False)).stdout.strip()
+                if logged:
+                    tail = f"{tail} | journal: {' | '.join(logged.splitlines())[-400:]}"
             raise ActionFailed(f"{self.verb} {self.service.label} failed (exit {result.exit_status}): {tail}")
 
     def undo_script(self) -> str | None:

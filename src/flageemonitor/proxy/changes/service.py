@@ -72,6 +72,12 @@ class Service:
     def label(self) -> str:
         return f"{self.name} ({self.kind.value})"
 
+    def journal_command(self) -> str | None:
+        """The unit's last log lines, for a failed start (systemd only)."""
+        if self.kind is not InitKind.SYSTEMD:
+            return None
+        return f"journalctl -u {_q(self.name + '.service')} -n 8 --no-pager -o cat 2>/dev/null; true"
+
     def command(self, verb: str) -> str:
         if verb not in {"start", "stop", "restart"}:
             raise ValueError(f"unknown service verb {verb!r}")
