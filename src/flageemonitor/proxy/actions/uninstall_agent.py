@@ -19,7 +19,7 @@ from flageemonitor.core.hosts import Host, HostFilter
 from flageemonitor.proxy.actions import register
 from flageemonitor.proxy.actions.base import ActionContext, RemoteSession
 from flageemonitor.proxy.agent import layout
-from flageemonitor.proxy.agent.plan import SCRIPTS, SYSTEMD_RUNS, UNIT
+from flageemonitor.proxy.agent.plan import SYSTEMD_RUNS, UNIT, agent_service
 from flageemonitor.proxy.changes import (
     Change,
     ChangeAction,
@@ -116,9 +116,9 @@ class UninstallEndpointAgent(ChangeAction[Wanted, ProbeResult]):
     def changes(self, desired: Wanted, state: ProbeResult, ctx: ActionContext) -> Plan:
         changes: list[Change] = []
         agent = parse_process(state.outputs["agent"].stdout if "agent" in state.outputs else "")
-        systemd = state.outputs["systemd"].stdout.strip() == "yes" and state.file(layout.UNIT).exists
+        service = agent_service(state)
         if agent.runs(layout.AGENTD) and state.file(layout.STOP).exists:
-            changes.append(ServiceChange(UNIT if systemd else SCRIPTS, "stop", was_running=True, reason="uninstall"))
+            changes.append(ServiceChange(service, "stop", was_running=True, reason="uninstall"))
         links = [ln.strip() for ln in state.outputs["links"].stdout.splitlines() if ln.strip().startswith("/")]
         for path in links:
             kind = "link" if path.startswith("/etc/") else "file"
@@ -137,7 +137,7 @@ class UninstallEndpointAgent(ChangeAction[Wanted, ProbeResult]):
         for path in (layout.ROOT, *LEFTOVERS):
             if state.file(path).exists:
                 changes.append(RemovePath(path, state.file(path)))
-        if systemd:
+        if service is UNIT:
             changes.append(RunCommand(["systemctl", "daemon-reload"], "systemctl daemon-reload"))
         for path in ACCOUNT_FILES:
             old = state.file(path)

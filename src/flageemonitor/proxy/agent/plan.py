@@ -137,16 +137,18 @@ class AgentState:
     def marker(self) -> str:
         return (self.file(layout.MARKER).content or "").strip()
 
-    @property
-    def systemd(self) -> bool:
-        """systemd is the endpoint's init system (what setup.sh checks before it installs the unit)."""
-        out = self.probe.outputs.get("systemd")
-        return out is not None and out.stdout.strip() == "yes"
-
     def service(self, *, setup_runs: bool = False) -> Service:
-        """How the agent is started and stopped: through its unit where systemd runs and the unit
-        is there (or `setup_runs`, which installs it), else with the bundle's scripts."""
-        return UNIT if self.systemd and (self.file(layout.UNIT).exists or setup_runs) else SCRIPTS
+        return agent_service(self.probe, setup_runs=setup_runs)
+
+
+def agent_service(probe: ProbeResult, *, setup_runs: bool = False) -> Service:
+    """How the agent is started and stopped, from a probe that ran `SYSTEMD_RUNS` as "systemd" and
+    looked at the unit: through the unit where systemd is the init system (what setup.sh checks
+    before it installs the unit) and the unit is there, or `setup_runs` installs it; else with the
+    bundle's scripts."""
+    out = probe.outputs.get("systemd")
+    systemd = out is not None and out.stdout.strip() == "yes"
+    return UNIT if systemd and (probe.file(layout.UNIT).exists or setup_runs) else SCRIPTS
 
 
 def agent_probe(port: int | None = None, extra: Probe | None = None) -> Probe:
