@@ -185,19 +185,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 @contextlib.contextmanager
 def start_oci(workdir: Path) -> Iterator[Oci]:
     """Start registry + podman service in `workdir`; tear down everything on exit."""
-    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
-    if missing:
-        raise OciError(f"container tools missing: {', '.join(missing)} (run scripts/setup.sh as root)")
-    if os.geteuid() != 0:
-        raise OciError("the container suite needs root (rootful podman with a private storage)")
-    workdir.mkdir(parents=True, exist_ok=True)
-    for sub in ("tmp", "networks", "registry", "logs", "docker-client"):
+    oci = _private_podman(workdir, REQUIRED_TOOLS, f"127.0.0.1:{free_port()}")
+    registry = oci.registry
+    for sub in ("registry", "logs"):
         (workdir / sub).mkdir(exist_ok=True)
-    port = free_port()
-    registry = f"127.0.0.1:{port}"
-    env = _write_config(workdir, registry)
-    (workdir / "docker-client" / "config.json").write_text('{"auths": {}}\n')
-    oci = Oci(workdir=workdir, registry=registry, socket_path=workdir / "podman.sock", env=env)
     try:
         (workdir / "registry.yml").write_text(
             "version: 0.1\nlog: {level: warn}\n"
@@ -218,12 +209,12 @@ def start_oci(workdir: Path) -> Iterator[Oci]:
                 ["podman", "system", "service", "--time=0", oci.docker_host],
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=env,
+                env=oci.env,
             )
         oci.pids.append(svc)
         ping = ["curl", "-sf", "--unix-socket", str(oci.socket_path), "http://d/_ping"]
         _wait_for(ping, "podman system service", svc_log, svc)
-        env["DOCKER_HOST"] = oci.docker_host
+        oci.env["DOCKER_HOST"] = oci.docker_host
 
         tarball = base_tarball()
         if oci.podman("image", "exists", BASE_TAG, check=False).returncode != 0:
@@ -245,19 +236,25 @@ def start_oci(workdir: Path) -> Iterator[Oci]:
 @contextlib.contextmanager
 def start_podman(workdir: Path) -> Iterator[Oci]:
     """Podman alone (its own storage, no registry, no service) in `workdir`; torn down on exit."""
-    missing = [tool for tool in ("podman", "runc", "mmdebstrap") if shutil.which(tool) is None]
-    if missing:
-        raise OciError(f"container tools missing: {', '.join(missing)} (run scripts/setup.sh as root)")
-    if os.geteuid() != 0:
-        raise OciError("podman with a private storage needs root here")
-    for sub in ("tmp", "networks", "docker-client"):
-        (workdir / sub).mkdir(parents=True, exist_ok=True)
-    (workdir / "docker-client" / "config.json").write_text('{"auths": {}}\n')
-    oci = Oci(workdir=workdir, registry="", socket_path=workdir / "podman.sock", env=_write_config(workdir, ""))
+    oci = _private_podman(workdir, ("podman", "runc", "mmdebstrap"), registry="")
     try:
         yield oci
     finally:
         _teardown(oci)
+
+
+def _private_podman(workdir: Path, tools: Sequence[str], registry: str) -> Oci:
+    """A podman configured to use only `workdir` (and `registry`, when given); nothing started."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        raise OciError(f"container tools missing: {', '.join(missing)} (run scripts/setup.sh as root)")
+    if os.geteuid() != 0:
+        raise OciError("the container suites need root (rootful podman with a private storage)")
+    for sub in ("tmp", "networks", "docker-client"):
+        (workdir / sub).mkdir(parents=True, exist_ok=True)
+    (workdir / "docker-client" / "config.json").write_text('{"auths": {}}\n')
+    return Oci(workdir=workdir, registry=registry, socket_path=workdir / "podman.sock",
+               env=_write_config(workdir, registry))
 
 
 def _teardown(oci: Oci) -> None:

@@ -10,8 +10,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ from devtools.fleet import Fleet
 from zabbix_utils import Getter
 
 from tests.fixtures.bundle_repo import write_sums
-from tests.fixtures.sshd import CliResult
+from tests.fixtures.sshd import CliResult, run_cli
 
 # what a listing leaves out: the kernel's views, and the personas' own command log
 SKIP = ("proc", "dev", "sys", "run", "var/log/commands")
@@ -130,18 +128,11 @@ class AgentCli:
         self.config_path.write_text(json.dumps(config))
 
     def __call__(self, *args: str, inventory: Path | None = None, timeout: float = 300) -> CliResult:
-        env = {**os.environ, "FLAGEEMONITOR_STATE_DIR": str(self.state_dir), "FLAGEEMONITOR_LOG_LEVEL": "INFO"}
-        argv = [sys.executable, "-m", "flageemonitor.proxy.cli.app", *args, "--json",
-                "--config", str(self.config_path), "--inventory", str(inventory or self.fleet.inventory_path)]
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+        return run_cli(*args, "--json", state_dir=self.state_dir, config=self.config_path,
+                       inventory=inventory or self.fleet.inventory_path, timeout=timeout)
 
     def host(self, *args: str, name: str) -> dict[str, Any]:
-        result = self(*args, "--host", name)
-        assert result.stdout, f"exit {result.returncode}: {result.stderr[-2000:]}"
-        hosts = result.hosts()
-        assert name in hosts, result.stderr[-2000:]
-        return hosts[name]
+        return self(*args, "--host", name).host(name)
 
 
 @pytest.fixture

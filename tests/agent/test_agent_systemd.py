@@ -37,6 +37,11 @@ def tree(ep: SystemdEndpoint) -> dict[str, tuple[Any, ...]]:
     return {k: v for k, v in listing(ep.root, under=("etc", "ariusmonitor")).items() if k not in TOOL_BACKUPS}
 
 
+def agent_config(repo: Path) -> dict[str, Any]:
+    return {"PARAM_REDE": "FLEET", "PARAM_LOCAL_REPO_DIR": str(repo), "PARAM_PROXY_IP": "127.0.0.1",
+            "ssh": {"timeout": 10, "command_timeout": 120, "host_key_policy": "pin"}}
+
+
 def pid(ep: SystemdEndpoint) -> str:
     return (ep.root / PIDFILE).read_text().strip()
 
@@ -44,9 +49,7 @@ def pid(ep: SystemdEndpoint) -> str:
 def test_install_rerun_reboot_reconfigure_uninstall(endpoint: SystemdEndpoint, agent_repo: Path,
                                                     tmp_path: Path) -> None:
     ep = endpoint
-    config: dict[str, Any] = {"PARAM_REDE": "FLEET", "PARAM_LOCAL_REPO_DIR": str(agent_repo),
-                              "PARAM_PROXY_IP": "127.0.0.1",
-                              "ssh": {"timeout": 10, "command_timeout": 120, "host_key_policy": "pin"}}
+    config = agent_config(agent_repo)
     before = tree(ep)
 
     planned = ep.flageemonitor(tmp_path, "plan", "pdv_install", config=config)
@@ -102,9 +105,7 @@ def test_install_rerun_reboot_reconfigure_uninstall(endpoint: SystemdEndpoint, a
 def test_a_broken_upgrade_rolls_back_to_the_old_agent_under_its_unit(
         endpoint: SystemdEndpoint, agent_repo: Path, tmp_path: Path, member: str, content: bytes) -> None:
     ep = endpoint
-    config: dict[str, Any] = {"PARAM_REDE": "FLEET", "PARAM_LOCAL_REPO_DIR": str(agent_repo),
-                              "PARAM_PROXY_IP": "127.0.0.1",
-                              "ssh": {"timeout": 10, "command_timeout": 120, "host_key_policy": "pin"}}
+    config = agent_config(agent_repo)
     before = tree(ep)
     try:
         assert ep.flageemonitor(tmp_path, "run", "pdv_install", config=config)["status"] == "changed"

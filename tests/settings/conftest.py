@@ -6,11 +6,9 @@ real sudo (on an endpoint whose / is a private copy-on-write view of this machin
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ import pytest
 from devtools.fleet import CLOCKS, Fleet, install_clock
 
 from tests.agent.conftest import listing
-from tests.fixtures.sshd import CliResult
+from tests.fixtures.sshd import CliResult, run_cli
 from tests.support.probes import is_probe
 
 PERSONAS = {"ubuntu2204": "FLEET-LOJA001-PDV201", "ubuntu1404_i686": "FLEET-LOJA001-PDV202",
@@ -121,20 +119,11 @@ class SettingsCli:
         self.config_path.write_text(json.dumps(config))
 
     def __call__(self, *args: str, env: dict[str, str] | None = None, host: str | None = None) -> CliResult:
-        environ = {**os.environ, "FLAGEEMONITOR_STATE_DIR": str(self.state_dir), "FLAGEEMONITOR_LOG_LEVEL": "INFO",
-                   **(env or {})}
-        argv = [sys.executable, "-m", "flageemonitor.proxy.cli.app", *args, "--json", "--host",
-                host or self.target.name, "--config", str(self.config_path),
-                "--inventory", str(self.target.fleet.inventory_path)]
-        proc = subprocess.run(argv, env=environ, capture_output=True, text=True, timeout=300, check=False)
-        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+        return run_cli(*args, "--json", "--host", host or self.target.name, state_dir=self.state_dir,
+                       config=self.config_path, inventory=self.target.fleet.inventory_path, env=env, timeout=300)
 
     def host(self, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-        result = self(*args, env=env)
-        assert result.stdout, f"exit {result.returncode}: {result.stderr[-2000:]}"
-        hosts = result.hosts()
-        assert self.target.name in hosts, result.stderr[-2000:]
-        return hosts[self.target.name]
+        return self(*args, env=env).host(self.target.name)
 
 
 @pytest.fixture
